@@ -1,0 +1,40 @@
+# Two entry points: `make demo` runs the daily pipeline on demo data,
+# `make test` runs the whole test suite. Both create .venv on first use.
+
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV ?= .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed-$(shell cat requirements.txt requirements-dev.txt constraints.txt | cksum | cut -d' ' -f1)
+
+export PYTHONPATH := $(CURDIR):$(CURDIR)/plugins
+
+.PHONY: demo test lint ui warehouse-stop install clean
+
+install: $(STAMP)
+
+$(STAMP): requirements.txt requirements-dev.txt constraints.txt
+	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info[:2] == (3, 11) else "Python 3.11 is required, found " + sys.version)'
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	@echo "Installing pinned dependencies into $(VENV) (first run takes about 2 minutes)..."
+	@$(BIN)/pip install --quiet --disable-pip-version-check -r requirements-dev.txt -c constraints.txt
+	@rm -f $(VENV)/.installed-*
+	@touch $@
+
+demo: $(STAMP)
+	@$(BIN)/python -m saas_metrics.cli demo $(ARGS)
+
+test: $(STAMP)
+	@$(BIN)/python -m pytest $(ARGS)
+
+lint: $(STAMP)
+	@$(BIN)/ruff check .
+	@$(BIN)/python -m saas_metrics.cli lint-sql
+
+ui: $(STAMP)
+	@$(BIN)/python -m saas_metrics.cli ui
+
+warehouse-stop: $(STAMP)
+	@$(BIN)/python -m saas_metrics.cli warehouse stop
+
+clean:
+	rm -rf .local output
