@@ -1,0 +1,145 @@
+"""
+### SaaS metrics, daily
+
+Builds the canonical subscription metrics from the raw source tables: staging (types, UTC,
+duplicates collapsed, bad rows quarantined), subscription item states, and the monthly MRR
+tables `analytics.customer_mrr_monthly` and `analytics.mrr_monthly`.
+
+**Owner:** data-platform. **Schedule:** daily at 07:00 UTC for the interval
+[previous day 07:00, this day 07:00); the end of the interval is the "now" of every model.
+
+**Ingestion:** with `ingestion_mode: demo` (the local default) the task `load_demo_data`
+generates the demo company as of the interval end and replaces the raw tables; it stands in
+for the Airbyte syncs.
+
+**Triage:**
+- `load_demo_data` failed: read its log for the table and row count reached.
+- a staging or core model failed: the model's transaction was rolled back, so its table
+  still holds the previous run's rows. Fix the cause and clear the task.
+- `customer_mrr_monthly` failed with "Missing FX rate": add the rate for that currency and
+  month to `raw_finance.fx_rates_monthly`, then clear the task.
+- rows in `staging.quarantine`: each has its source table, key and reason.
+
+**Rerun safety:** every task replaces exactly the table or months it owns inside one
+transaction, so clearing a task, rerunning a run, or backfilling a range gives the same tables.
+Backfill from the CLI with `airflow backfill create --dag-id saas_metrics_daily --from-date ...
+--to-date ...`; the last day of the range decides the provisional (open) month.
+"""
+
+from __future__ import annotations
+
+import pendulum
+from airflow.sdk import DAG, CronDataIntervalTimetable, Param, TaskGroup, chain, task
+
+from saas_metrics.config import load_metrics_config
+from saas_metrics.models import OPEN_MONTH_FILTER, sql_model
+from saas_metrics.paths import SQL_DIR
+
+CONFIG = load_metrics_config()
+PRODUCT_TABLES = ("workspaces", "users", "events")
+
+with DAG(
+    dag_id="saas_metrics_daily",
+    description="Canonical MRR, ARR and movements from the raw sources, every day",
+    schedule=CronDataIntervalTimetable("0 7 * * *", timezone="UTC"),
+    start_date=pendulum.datetime(2026, 1, 1, tz="UTC"),
+    catchup=False,
+    max_active_runs=1,
+    template_searchpath=[str(SQL_DIR)],
+    default_args={
+        "owner": "data-platform",
+        "retries": 2,
+        "retry_delay": pendulum.duration(minutes=5),
+    },
+    params={
+        "demo_seed": Param(42, type="integer", description="Seed of the demo data generator"),
+        "demo_scale": Param(
+            1.0, type="number", exclusiveMinimum=0, maximum=20, description="Size of the demo company"
+        ),
+        "demo_history_start": Param(
+            "auto",
+            type="string",
+            pattern=r"^(auto|\d{4}-\d{2}-01)$",
+            description="First month of demo history (YYYY-MM-01), or auto for 24 months",
+        ),
+    },
+    tags=["metrics", "daily"],
+    doc_md=__doc__,
+) as dag:
+    setup_warehouse = sql_model(
+        "setup/warehouse.sql", config=CONFIG, materialization="script", task_id="setup_warehouse"
+    )
+
+    @task
+    def load_demo_data(params=None, data_interval_end=None):
+        from saas_metrics.demo import load_demo_company
+
+        return load_demo_company(
+            conn_id="warehouse",
+            until=data_interval_end,
+            seed=params["demo_seed"],
+            scale=params["demo_scale"],
+            history_start=params["demo_history_start"],
+        )
+
+    demo_data = load_demo_data()
+
+    with TaskGroup("normalize_timezones") as normalize_timezones:
+        product_models = []
+        for table in PRODUCT_TABLES:
+            rule = CONFIG.correction_for(f"raw_product.{table}")
+            product_models.append(
+                sql_model(
+                    f"staging/product_{table}.sql",
+                    config=CONFIG,
+                    params={"timezone_rule": rule.as_template_params() if rule else None},
+                    parameters={
+                        "local_time_zone": rule.local_time_zone if rule else "UTC",
+                        "local_time_markers": list(rule.marker_values) if rule else [],
+                    },
+                )
+            )
+
+        @task
+        def report_timezone_conversions():
+            from saas_metrics.demo import count_timezone_conversions
+
+            return count_timezone_conversions(
+                conn_id="warehouse", tables=[f"staging.product_{table}" for table in PRODUCT_TABLES]
+            )
+
+        chain(product_models, report_timezone_conversions())
+
+    with TaskGroup("stage_stripe") as stage_stripe:
+        currencies = sql_model("staging/currencies.sql", config=CONFIG)
+        fx_rates = sql_model("staging/fx_rates_monthly.sql", config=CONFIG)
+        validated = sql_model("staging/stripe_subscription_items_validated.sql", config=CONFIG)
+        items = sql_model("staging/stripe_subscription_items.sql", config=CONFIG)
+        quarantine = sql_model(
+            "staging/quarantine_stripe_subscription_items.sql",
+            config=CONFIG,
+            target="staging.quarantine",
+            materialization="partition",
+            partition_filter="source_table = %(quarantine_source_table)s",
+            parameters={"quarantine_source_table": "raw_stripe.subscriptions"},
+        )
+        chain(currencies, validated, [items, quarantine])
+
+    subscription_states = sql_model("core/subscription_item_states.sql", config=CONFIG)
+
+    with TaskGroup("compute_mrr") as compute_mrr:
+        customer_mrr = sql_model(
+            "analytics/customer_mrr_monthly.sql",
+            config=CONFIG,
+            materialization="partition",
+            partition_filter=OPEN_MONTH_FILTER,
+        )
+        mrr_monthly = sql_model(
+            "analytics/mrr_monthly.sql",
+            config=CONFIG,
+            materialization="partition",
+            partition_filter=OPEN_MONTH_FILTER,
+        )
+        chain(customer_mrr, mrr_monthly)
+
+    chain(setup_warehouse, demo_data, normalize_timezones, stage_stripe, subscription_states, compute_mrr)

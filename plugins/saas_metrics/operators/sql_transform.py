@@ -1,0 +1,212 @@
+"""Run one templated SQL model against the warehouse as a single transaction.
+
+A model file under sql/ is a `select` (or, for set-up scripts, a list of statements). Jinja
+is used only for structure; every value reaches PostgreSQL as a bound parameter written
+`{{ bind('name') }}` in the file, which renders to a psycopg placeholder. The operator owns
+how the result is written (its materialization), so that rerunning a task for the same data
+interval always leaves the same table:
+
+- ``table``: the whole table is replaced by the model's rows. An existing table is emptied and
+  refilled in one transaction, which keeps its grants and the views that depend on it.
+- ``partition``: only the rows matching ``partition_filter`` are replaced. Before writing, the
+  operator checks that every row the model produced lies inside that partition, so a model can
+  never write outside the part of the table its run owns.
+- ``script``: the statements run as they are (schema set-up, functions).
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from collections.abc import Mapping, Sequence
+from functools import cached_property
+from typing import Any
+
+from airflow.sdk import BaseOperator
+
+_IDENTIFIER = re.compile(r"^[a-z_][a-z0-9_]*\.[a-z_][a-z0-9_]*$")
+_BIND_NAME = re.compile(r"^[a-z_][a-z0-9_]*$")
+MATERIALIZATIONS = ("table", "partition", "script")
+
+
+class SqlTransformError(RuntimeError):
+    """A model could not be written; the target table was left as it was."""
+
+
+def bind(name: str) -> str:
+    """Jinja helper that renders a bound-parameter placeholder for `name`."""
+    if not _BIND_NAME.match(name):
+        raise ValueError(f"Invalid parameter name {name!r} in bind(): use lowercase letters, digits and _")
+    return f"%({name})s"
+
+
+class SqlTransformOperator(BaseOperator):
+    """
+    Render a SQL model and write its result to ``target`` in one transaction.
+
+    :param sql: path of the model relative to the DAG's template search path (sql/), or SQL text.
+    :param target: ``schema.table`` written by the model; required unless materialization is script.
+    :param materialization: ``table``, ``partition`` or ``script`` (see the module docstring).
+    :param partition_filter: SQL predicate on the target's columns that selects the partition this
+        run owns, with values as ``%(name)s`` placeholders; required for ``partition``.
+    :param parameters: values bound to the ``bind('name')`` placeholders and to the partition filter.
+        Templated, so Airflow macros such as ``{{ data_interval_end }}`` can be used.
+    :param conn_id: Airflow connection of the warehouse.
+    """
+
+    template_fields: Sequence[str] = ("sql", "parameters")
+    template_ext: Sequence[str] = (".sql",)
+    template_fields_renderers = {"sql": "sql", "parameters": "json"}
+    ui_color = "#e3f0e8"
+
+    def __init__(
+        self,
+        *,
+        sql: str,
+        target: str | None = None,
+        materialization: str = "table",
+        partition_filter: str | None = None,
+        parameters: Mapping[str, Any] | None = None,
+        conn_id: str = "warehouse",
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        self.sql = sql
+        self.target = target
+        self.materialization = materialization
+        self.partition_filter = partition_filter
+        self.parameters = dict(parameters or {})
+        self.conn_id = conn_id
+
+    def render_template_fields(self, context, jinja_env=None) -> None:
+        context["bind"] = bind
+        super().render_template_fields(context, jinja_env)
+
+    @cached_property
+    def hook(self):
+        from airflow.providers.postgres.hooks.postgres import PostgresHook
+
+        return PostgresHook(postgres_conn_id=self.conn_id)
+
+    def execute(self, context) -> dict[str, int]:
+        self._validate()
+        started = time.monotonic()
+        with self.hook.get_conn() as conn:
+            result = run_transform(
+                conn,
+                sql=self.sql,
+                target=self.target,
+                materialization=self.materialization,
+                partition_filter=self.partition_filter,
+                parameters=self.parameters,
+            )
+        self.log.info(
+            "%s %s: %d rows deleted, %d rows written in %.2f s",
+            self.materialization,
+            self.target or self.task_id,
+            result["rows_deleted"],
+            result["rows_written"],
+            time.monotonic() - started,
+        )
+        return result
+
+    def _validate(self) -> None:
+        if self.materialization not in MATERIALIZATIONS:
+            raise ValueError(
+                f"Task {self.task_id}: invalid materialization {self.materialization!r}; "
+                f"use one of {', '.join(MATERIALIZATIONS)}"
+            )
+        if self.materialization != "script" and not (self.target and _IDENTIFIER.match(self.target)):
+            raise ValueError(
+                f"Task {self.task_id}: target must be a lowercase schema.table name, got {self.target!r}"
+            )
+        if self.materialization == "partition" and not self.partition_filter:
+            raise ValueError(f"Task {self.task_id}: materialization 'partition' needs partition_filter")
+
+
+def _referenced_names(text: str) -> set[str]:
+    return set(re.findall(r"%\(([a-z_][a-z0-9_]*)\)s", text))
+
+
+def run_transform(
+    conn,
+    *,
+    sql: str,
+    target: str | None,
+    materialization: str,
+    partition_filter: str | None = None,
+    parameters: Mapping[str, Any] | None = None,
+) -> dict[str, int]:
+    """Write a rendered model with an open psycopg connection and commit; roll back on any error.
+
+    Returns ``{"rows_written": n, "rows_deleted": n}``. Values are bound client-side by psycopg
+    (``ClientCursor``), because PostgreSQL accepts no server-side parameters in
+    ``create table ... as`` statements.
+    """
+    from psycopg import ClientCursor
+
+    parameters = dict(parameters or {})
+    missing = _referenced_names(sql + (partition_filter or "")) - parameters.keys()
+    if missing:
+        raise SqlTransformError(
+            f"Model for {target or 'script'} uses parameters that were not given: {', '.join(sorted(missing))}"
+        )
+
+    select = sql.strip().rstrip(";")
+    deleted = 0
+    try:
+        with conn.transaction(), ClientCursor(conn) as cur:
+            if materialization == "script":
+                cur.execute(sql, parameters or None)
+                return {"rows_written": max(cur.rowcount, 0), "rows_deleted": 0}
+
+            schema, table = target.split(".")
+            cur.execute(f"create schema if not exists {schema}")
+            cur.execute(f"create temporary table _model on commit drop as {select}", parameters)
+            written = cur.execute("select count(*) from _model").fetchone()[0]
+            exists = cur.execute("select to_regclass(%s) is not null", (target,)).fetchone()[0]
+            if not exists:
+                cur.execute(f"create table {target} as select * from _model with no data")
+            else:
+                _check_same_columns(cur, target)
+
+            if materialization == "table":
+                cur.execute(f"delete from {target}")
+                deleted = cur.rowcount
+            else:
+                outside = cur.execute(
+                    f"select count(*) from _model where not coalesce(({partition_filter}), false)",
+                    parameters,
+                ).fetchone()[0]
+                if outside:
+                    raise SqlTransformError(
+                        f"{outside} of {written} rows for {target} fall outside the partition "
+                        f"'{partition_filter}' with {parameters}; the model must only produce rows "
+                        "of the partition it owns. Nothing was written."
+                    )
+                cur.execute(f"delete from {target} where {partition_filter}", parameters)
+                deleted = cur.rowcount
+            cur.execute(f"insert into {target} select * from _model")
+    except SqlTransformError:
+        raise
+    except Exception as error:
+        raise SqlTransformError(f"Transform of {target or 'script'} failed and was rolled back: {error}") from error
+    return {"rows_written": written, "rows_deleted": deleted}
+
+
+def _check_same_columns(cur, target: str) -> None:
+    """Raise when the model's columns differ from the table's, instead of writing shifted columns."""
+    query = """
+        select attname, format_type(atttypid, atttypmod)
+        from pg_attribute
+        where attrelid = %s::regclass and attnum > 0 and not attisdropped
+        order by attnum
+    """
+    table_columns = cur.execute(query, (target,)).fetchall()
+    model_columns = cur.execute(query, ("pg_temp._model",)).fetchall()
+    if table_columns != model_columns:
+        raise SqlTransformError(
+            f"Columns of {target} {table_columns} differ from the model's {model_columns}. "
+            f"The model changed shape: drop {target} (it is rebuilt from the model on the next run) "
+            "or migrate it by hand."
+        )

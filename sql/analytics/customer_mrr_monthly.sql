@@ -1,0 +1,239 @@
+-- Customer MRR per month with its movement, in each billing currency ("native") and converted
+-- to the reporting currency ("reporting"). A month's MRR is the end-of-month snapshot: the
+-- states in force at the first instant of the next month in the reporting time zone, or at the
+-- end of the run's data interval for the month still open (marked provisional).
+with settings as (
+    select
+        {{ bind('reporting_time_zone') }}::text as time_zone,
+        lower({{ bind('reporting_currency') }}::text) as reporting_currency,
+        {{ bind('discount_policy') }}::text as discount_policy,
+        {{ bind('as_of') }}::timestamptz as as_of
+),
+
+states as (
+    select * from core.subscription_item_states
+),
+
+currencies as (
+    select * from staging.currencies
+),
+
+fx_rates as (
+    select * from staging.fx_rates_monthly
+),
+
+months as (
+    select
+        month_local::date as month_start,
+        least((month_local + interval '1 month') at time zone settings.time_zone, settings.as_of) as snapshot_at,
+        (month_local + interval '1 month') at time zone settings.time_zone > settings.as_of as is_provisional
+    from settings
+    cross join lateral generate_series(
+        (select date_trunc('month', min(states.valid_from) at time zone settings.time_zone) from states),
+        date_trunc('month', (settings.as_of - interval '1 microsecond') at time zone settings.time_zone),
+        interval '1 month'
+    ) as month_local
+),
+
+subscription_snapshots as (
+    select
+        months.month_start,
+        months.snapshot_at,
+        months.is_provisional,
+        states.customer_id,
+        states.subscription_id,
+        states.currency,
+        sum(states.gross_mrr_minor) as gross_mrr_minor,
+        max(states.months_in_interval) as months_in_interval,
+        max(states.discount_percent_off) as discount_percent_off,
+        max(states.discount_amount_off_minor) as discount_amount_off_minor,
+        max(states.discount_duration) as discount_duration,
+        max(states.discount_start_at) as discount_start_at,
+        max(states.discount_end_at) as discount_end_at
+    from months
+    inner join states
+        on
+            states.valid_from < months.snapshot_at
+            and (states.valid_to is null or states.valid_to >= months.snapshot_at)
+    where states.is_revenue_status
+    group by 1, 2, 3, 4, 5, 6
+),
+
+discounted as (
+    select
+        snapshots.*,
+        coalesce(
+            snapshots.discount_start_at <= snapshots.snapshot_at
+            and (snapshots.discount_end_at is null or snapshots.discount_end_at > snapshots.snapshot_at)
+            and (settings.discount_policy = 'all_active' or snapshots.discount_duration = 'forever'),
+            false
+        ) as is_discount_active
+    from subscription_snapshots as snapshots
+    cross join settings
+),
+
+subscription_mrr as (
+    select
+        month_start,
+        snapshot_at,
+        is_provisional,
+        customer_id,
+        currency,
+        greatest(
+            gross_mrr_minor * (1 - case when is_discount_active then coalesce(discount_percent_off, 0) else 0 end / 100)
+            - case
+                when is_discount_active then coalesce(discount_amount_off_minor, 0) / months_in_interval
+                else 0
+            end,
+            0
+        ) as mrr_minor
+    from discounted
+),
+
+customer_currency_mrr as (
+    select
+        subscription_mrr.month_start,
+        subscription_mrr.customer_id,
+        subscription_mrr.currency,
+        sum(subscription_mrr.mrr_minor) / currencies.minor_units_per_unit as mrr
+    from subscription_mrr
+    inner join currencies
+        on subscription_mrr.currency = currencies.currency
+    group by 1, 2, 3, currencies.minor_units_per_unit
+),
+
+conversion as (
+    select
+        customer_currency_mrr.*,
+        case
+            when customer_currency_mrr.currency = settings.reporting_currency then 1::numeric
+            when customer_currency_mrr.currency = 'usd' then 1 / reporting_rate.rate_to_usd
+            when settings.reporting_currency = 'usd' then currency_rate.rate_to_usd
+            else currency_rate.rate_to_usd / reporting_rate.rate_to_usd
+        end as rate_to_reporting,
+        settings.reporting_currency
+    from customer_currency_mrr
+    cross join settings
+    left join fx_rates as currency_rate
+        on
+            customer_currency_mrr.month_start = currency_rate.month_start
+            and customer_currency_mrr.currency = currency_rate.currency
+    left join fx_rates as reporting_rate
+        on
+            customer_currency_mrr.month_start = reporting_rate.month_start
+            and settings.reporting_currency = reporting_rate.currency
+),
+
+-- A missing rate fails the run: converting with 1.0 or dropping the customer would publish a
+-- wrong total without anyone noticing.
+checked_conversion as (
+    select conversion.*
+    from conversion
+    where
+        case
+            when conversion.rate_to_reporting is null and conversion.mrr <> 0
+                then analytics.raise_error(
+                    format(
+                        'Missing FX rate for %s to %s in %s (customer %s has MRR %s). '
+                        'Add the rate to raw_finance.fx_rates_monthly and rerun.',
+                        upper(conversion.currency),
+                        upper(conversion.reporting_currency),
+                        to_char(conversion.month_start, 'YYYY-MM'),
+                        conversion.customer_id,
+                        conversion.mrr
+                    )
+                )
+            else true
+        end
+),
+
+customer_mrr as (
+    select
+        'native'::text as currency_basis,
+        currency,
+        customer_id,
+        month_start,
+        mrr
+    from customer_currency_mrr
+    union all
+    select
+        'reporting'::text as currency_basis,
+        (select reporting_currency from settings) as currency,
+        customer_id,
+        month_start,
+        sum(mrr * coalesce(rate_to_reporting, 0)) as mrr
+    from checked_conversion
+    group by customer_id, month_start
+),
+
+customer_spans as (
+    select
+        currency_basis,
+        currency,
+        customer_id,
+        min(month_start) filter (where mrr > 0) as first_active_month
+    from customer_mrr
+    group by 1, 2, 3
+    having min(month_start) filter (where mrr > 0) is not null
+),
+
+dense as (
+    select
+        spans.currency_basis,
+        spans.currency,
+        spans.customer_id,
+        spans.first_active_month,
+        months.month_start,
+        months.snapshot_at,
+        months.is_provisional,
+        coalesce(customer_mrr.mrr, 0) as mrr
+    from customer_spans as spans
+    inner join months
+        on months.month_start >= spans.first_active_month
+    left join customer_mrr
+        on
+            spans.currency_basis = customer_mrr.currency_basis
+            and spans.currency = customer_mrr.currency
+            and spans.customer_id = customer_mrr.customer_id
+            and months.month_start = customer_mrr.month_start
+),
+
+with_previous as (
+    select
+        dense.*,
+        coalesce(
+            lag(dense.mrr) over (
+                partition by dense.currency_basis, dense.currency, dense.customer_id
+                order by dense.month_start
+            ),
+            0
+        ) as previous_mrr
+    from dense
+),
+
+final as (
+    select
+        month_start,
+        currency_basis,
+        currency,
+        customer_id,
+        mrr,
+        previous_mrr,
+        mrr - previous_mrr as mrr_change,
+        case
+            when mrr > 0 and month_start = first_active_month then 'new'
+            when mrr = 0 and previous_mrr > 0 then 'churn'
+            when mrr > 0 and previous_mrr = 0 then 'reactivation'
+            when mrr > previous_mrr then 'expansion'
+            when mrr < previous_mrr then 'contraction'
+            else 'none'
+        end as movement,
+        first_active_month as cohort_month,
+        is_provisional,
+        snapshot_at,
+        (select as_of from settings) as as_of
+    from with_previous
+    where mrr > 0 or previous_mrr > 0
+)
+
+select * from final

@@ -1,0 +1,101 @@
+-- One row per subscription item state with its validity interval [valid_from, valid_to).
+-- Each distinct subscription version starts a state that lasts until the next version of the
+-- same subscription (valid_to is null for the latest one). Monthly-normalised amounts are kept
+-- in the currency's minor unit at full numeric precision; discounts are applied per snapshot
+-- in analytics.customer_mrr_monthly, because a coupon can expire in the middle of a state.
+with items as (
+    select * from staging.stripe_subscription_items
+),
+
+validated_versions as (
+    select distinct
+        subscription_id,
+        updated_at
+    from staging.stripe_subscription_items_validated
+    where updated_at is not null
+),
+
+version_bounds as (
+    select
+        subscription_id,
+        updated_at as valid_from,
+        lead(updated_at) over (partition by subscription_id order by updated_at) as valid_to
+    from validated_versions
+),
+
+normalised as (
+    select
+        items.*,
+        items.interval_count * case items.billing_interval
+            when 'month' then 1::numeric
+            when 'year' then 12::numeric
+            when 'week' then 12::numeric / 52
+            when 'day' then 12::numeric / 365
+        end as months_in_interval,
+        analytics.try_numeric(items.discount -> 'coupon' ->> 'percent_off') as discount_percent_off,
+        analytics.try_numeric(items.discount -> 'coupon' ->> 'amount_off') as discount_amount_off_minor,
+        lower(items.discount -> 'coupon' ->> 'currency') as discount_currency,
+        items.discount -> 'coupon' ->> 'duration' as discount_duration,
+        analytics.try_numeric(items.discount -> 'coupon' ->> 'duration_in_months') as discount_duration_in_months,
+        to_timestamp(analytics.try_numeric(items.discount ->> 'start')) as discount_start_at,
+        to_timestamp(analytics.try_numeric(items.discount ->> 'end')) as discount_end_at
+    from items
+),
+
+final as (
+    select
+        normalised.subscription_id,
+        normalised.subscription_item_id,
+        normalised.customer_id,
+        normalised.price_id,
+        normalised.status,
+        normalised.is_deleted,
+        normalised.currency,
+        normalised.unit_amount_minor,
+        normalised.quantity,
+        normalised.price_type,
+        normalised.usage_type,
+        normalised.billing_interval,
+        normalised.interval_count,
+        normalised.months_in_interval,
+        case
+            when normalised.price_type = 'recurring' and normalised.usage_type = 'licensed'
+                then normalised.unit_amount_minor * normalised.quantity / normalised.months_in_interval
+            else 0
+        end as gross_mrr_minor,
+        normalised.status in ('active', 'past_due') and not normalised.is_deleted as is_revenue_status,
+        normalised.discount_percent_off,
+        normalised.discount_amount_off_minor,
+        normalised.discount_currency,
+        normalised.discount_duration,
+        normalised.discount_start_at,
+        coalesce(
+            normalised.discount_end_at,
+            case
+                when normalised.discount_duration = 'repeating'
+                    -- Month arithmetic on UTC wall-clock time, so that the session TimeZone
+                    -- cannot shift the result.
+                    then (
+                        (normalised.discount_start_at at time zone 'UTC')
+                        + make_interval(months => normalised.discount_duration_in_months::integer)
+                    ) at time zone 'UTC'
+            end
+        ) as discount_end_at,
+        normalised.started_at,
+        normalised.current_period_start_at,
+        normalised.current_period_end_at,
+        normalised.trial_end_at,
+        normalised.canceled_at,
+        normalised.cancel_at,
+        normalised.ended_at,
+        normalised.is_cancel_at_period_end,
+        version_bounds.valid_from,
+        version_bounds.valid_to
+    from normalised
+    inner join version_bounds
+        on
+            normalised.subscription_id = version_bounds.subscription_id
+            and normalised.updated_at = version_bounds.valid_from
+)
+
+select * from final

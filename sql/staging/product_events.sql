@@ -1,0 +1,21 @@
+{% from 'macros/timezones.sql' import utc_timestamp, is_local_time with context %}
+-- Product events in UTC. Rows written as local wall-clock time are converted (see
+-- timezone_corrections in include/config/metrics.yml) and flagged for the conversion report.
+{% set rule = params.timezone_rule %}
+with source as (
+    select * from raw_product.events
+),
+
+final as (
+    select
+        id as event_id,
+        workspace_id,
+        user_id,
+        lower(event_name) as event_name,
+        properties,
+        {{ utc_timestamp('occurred_at', rule) }} as occurred_at,
+        {{ is_local_time(rule) }} as is_local_time_converted
+    from source
+)
+
+select * from final

@@ -1,0 +1,23 @@
+{% from 'macros/timezones.sql' import utc_timestamp, is_local_time with context %}
+-- Product workspaces with timestamps in UTC; one row per workspace (latest extracted copy).
+{% set rule = params.timezone_rule %}
+with source as (
+    select distinct on (id) *
+    from raw_product.workspaces
+    order by id asc, _airbyte_extracted_at desc, _airbyte_raw_id asc
+),
+
+final as (
+    select
+        id as workspace_id,
+        name as workspace_name,
+        stripe_customer_id as customer_id,
+        lower(plan_tier) as plan_tier,
+        country,
+        {{ utc_timestamp('created_at', rule) }} as created_at,
+        {{ utc_timestamp('updated_at', rule) }} as updated_at,
+        {{ is_local_time(rule) }} as is_local_time_converted
+    from source
+)
+
+select * from final

@@ -1,0 +1,154 @@
+"""SqlTransformOperator and run_transform against the real PostgreSQL server."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+
+from helpers.airflow_runs import run_dag
+from saas_metrics.operators.sql_transform import SqlTransformError, SqlTransformOperator, bind, run_transform
+
+MONTHS_MODEL = """
+    select
+        month_start::date as month_start,
+        (extract(month from month_start) * %(multiplier)s)::numeric as amount
+    from generate_series(%(first_month)s::date, %(last_month)s::date, interval '1 month') as month_start
+"""
+MONTH_FILTER = "month_start between %(first_month)s::date and %(last_month)s::date"
+
+
+def _table_rows(warehouse_db, table):
+    return warehouse_db.query(f"select * from {table} order by 1, 2")
+
+
+def _write_months(conn, first_month, last_month, multiplier=1, sql=MONTHS_MODEL):
+    return run_transform(
+        conn,
+        sql=sql,
+        target="analytics.months",
+        materialization="partition",
+        partition_filter=MONTH_FILTER,
+        parameters={"first_month": first_month, "last_month": last_month, "multiplier": multiplier},
+    )
+
+
+def test_partition_rerun_leaves_identical_table(warehouse_db):
+    with warehouse_db.connect() as conn:
+        _write_months(conn, "2026-01-01", "2026-06-01")
+        first = _table_rows(warehouse_db, "analytics.months")
+        result = _write_months(conn, "2026-01-01", "2026-06-01")
+    second = _table_rows(warehouse_db, "analytics.months")
+    assert first == second
+    assert result == {"rows_written": 6, "rows_deleted": 6}
+
+
+def test_partition_replaces_only_owned_months(warehouse_db):
+    with warehouse_db.connect() as conn:
+        _write_months(conn, "2026-01-01", "2026-06-01")
+        _write_months(conn, "2026-03-01", "2026-04-01", multiplier=10)
+    rows = dict(_table_rows(warehouse_db, "analytics.months"))
+    assert rows[dt.date(2026, 2, 1)] == 2
+    assert rows[dt.date(2026, 3, 1)] == 30
+    assert rows[dt.date(2026, 4, 1)] == 40
+    assert rows[dt.date(2026, 5, 1)] == 5
+    assert len(rows) == 6
+
+
+def test_failure_midway_keeps_previous_partition(warehouse_db):
+    failing_model = MONTHS_MODEL.replace(
+        "(extract(month from month_start) * %(multiplier)s)::numeric",
+        "(1 / (extract(month from month_start) - 4) * %(multiplier)s)::numeric",
+    )
+    with warehouse_db.connect() as conn:
+        _write_months(conn, "2026-01-01", "2026-06-01")
+        before = _table_rows(warehouse_db, "analytics.months")
+        with pytest.raises(SqlTransformError, match="division by zero"):
+            _write_months(conn, "2026-01-01", "2026-06-01", sql=failing_model)
+    assert _table_rows(warehouse_db, "analytics.months") == before
+
+
+def test_rows_outside_partition_are_rejected(warehouse_db):
+    with warehouse_db.connect() as conn:
+        _write_months(conn, "2026-01-01", "2026-06-01")
+        with pytest.raises(SqlTransformError, match="fall outside the partition"):
+            run_transform(
+                conn,
+                sql=MONTHS_MODEL,
+                target="analytics.months",
+                materialization="partition",
+                partition_filter="month_start = %(first_month)s::date",
+                parameters={"first_month": "2026-01-01", "last_month": "2026-02-01", "multiplier": 7},
+            )
+    assert dict(_table_rows(warehouse_db, "analytics.months"))[dt.date(2026, 1, 1)] == 1
+
+
+def test_table_materialization_keeps_dependent_view(warehouse_db):
+    with warehouse_db.connect() as conn:
+        run_transform(conn, sql="select 1 as x", target="analytics.numbers", materialization="table")
+        conn.execute("create view analytics.numbers_view as select x from analytics.numbers")
+        conn.commit()
+        run_transform(conn, sql="select 2 as x union all select 3", target="analytics.numbers", materialization="table")
+    assert warehouse_db.query("select x from analytics.numbers_view order by x") == [(2,), (3,)]
+
+
+def test_changed_model_columns_raise(warehouse_db):
+    with warehouse_db.connect() as conn:
+        run_transform(conn, sql="select 1 as x", target="analytics.numbers", materialization="table")
+        with pytest.raises(SqlTransformError, match="differ from the model"):
+            run_transform(conn, sql="select 1 as x, 2 as y", target="analytics.numbers", materialization="table")
+
+
+def test_missing_parameter_is_reported(warehouse_db):
+    with warehouse_db.connect() as conn, pytest.raises(SqlTransformError, match="not given: month"):
+        run_transform(conn, sql="select %(month)s as m", target="analytics.m", materialization="table")
+
+
+def test_values_are_bound_not_spliced(warehouse_db):
+    hostile = "x'); drop table analytics.numbers; --"
+    with warehouse_db.connect() as conn:
+        run_transform(conn, sql="select 1 as x", target="analytics.numbers", materialization="table")
+        run_transform(conn, sql="select %(label)s::text as label", target="analytics.labels",
+                      parameters={"label": hostile}, materialization="table")
+    assert warehouse_db.query("select label from analytics.labels") == [(hostile,)]
+    assert warehouse_db.query("select x from analytics.numbers") == [(1,)]
+
+
+def test_bind_rejects_invalid_names():
+    with pytest.raises(ValueError, match="Invalid parameter name"):
+        bind("x); drop")
+
+
+def test_operator_retry_does_not_duplicate_rows(warehouse_db, airflow_db):
+    """Two runs of the same task in one DAG run (a retry) leave each month once."""
+    from airflow.sdk import DAG
+
+    with DAG(dag_id="transform_retry_check", schedule=None, start_date=dt.datetime(2026, 1, 1)) as dag:
+        SqlTransformOperator(
+            task_id="months",
+            sql=MONTHS_MODEL,
+            target="analytics.months",
+            materialization="partition",
+            partition_filter=MONTH_FILTER,
+            parameters={"first_month": "2026-01-01", "last_month": "2026-03-01", "multiplier": 1},
+        )
+    first_run = run_dag(dag, logical_date=dt.datetime(2026, 4, 1, tzinfo=dt.UTC))
+    second_run = run_dag(dag, logical_date=dt.datetime(2026, 4, 2, tzinfo=dt.UTC))
+    assert first_run.state == "success"
+    assert second_run.state == "success"
+    counts = warehouse_db.query("select month_start, count(*) from analytics.months group by 1 order by 1")
+    assert [count for _, count in counts] == [1, 1, 1]
+
+
+@pytest.mark.parametrize(
+    ("arguments", "message"),
+    [
+        ({"materialization": "upsert", "target": "analytics.x"}, "invalid materialization"),
+        ({"materialization": "table", "target": "x"}, "schema.table"),
+        ({"materialization": "partition", "target": "analytics.x"}, "needs partition_filter"),
+    ],
+)
+def test_operator_validates_arguments(arguments, message):
+    operator = SqlTransformOperator(task_id="check", sql="select 1", **arguments)
+    with pytest.raises(ValueError, match=message):
+        operator.execute(context={})
