@@ -22,14 +22,20 @@ fx_rates as (
     select * from staging.fx_rates_monthly
 ),
 
+first_state as (
+    select min(valid_from) as first_valid_from from states
+),
+
 months as (
     select
         month_local::date as month_start,
         least((month_local + interval '1 month') at time zone settings.time_zone, settings.as_of) as snapshot_at,
-        (month_local + interval '1 month') at time zone settings.time_zone > settings.as_of as is_provisional
+        (month_local + interval '1 month') at time zone settings.time_zone > settings.as_of as is_provisional,
+        settings.as_of
     from settings
+    cross join first_state
     cross join lateral generate_series(
-        (select date_trunc('month', min(states.valid_from) at time zone settings.time_zone) from states),
+        date_trunc('month', first_state.first_valid_from at time zone settings.time_zone),
         date_trunc('month', (settings.as_of - interval '1 microsecond') at time zone settings.time_zone),
         interval '1 month'
     ) as month_local
@@ -53,10 +59,16 @@ subscription_snapshots as (
     from months
     inner join states
         on
-            states.valid_from < months.snapshot_at
-            and (states.valid_to is null or states.valid_to >= months.snapshot_at)
+            months.snapshot_at > states.valid_from
+            and (states.valid_to is null or months.snapshot_at <= states.valid_to)
     where states.is_revenue_status
-    group by 1, 2, 3, 4, 5, 6
+    group by
+        months.month_start,
+        months.snapshot_at,
+        months.is_provisional,
+        states.customer_id,
+        states.subscription_id,
+        states.currency
 ),
 
 discounted as (
@@ -99,7 +111,11 @@ customer_currency_mrr as (
     from subscription_mrr
     inner join currencies
         on subscription_mrr.currency = currencies.currency
-    group by 1, 2, 3, currencies.minor_units_per_unit
+    group by
+        subscription_mrr.month_start,
+        subscription_mrr.customer_id,
+        subscription_mrr.currency,
+        currencies.minor_units_per_unit
 ),
 
 conversion as (
@@ -158,12 +174,12 @@ customer_mrr as (
     union all
     select
         'reporting'::text as currency_basis,
-        (select reporting_currency from settings) as currency,
+        reporting_currency as currency,
         customer_id,
         month_start,
         sum(mrr * coalesce(rate_to_reporting, 0)) as mrr
     from checked_conversion
-    group by customer_id, month_start
+    group by reporting_currency, customer_id, month_start
 ),
 
 customer_spans as (
@@ -173,7 +189,7 @@ customer_spans as (
         customer_id,
         min(month_start) filter (where mrr > 0) as first_active_month
     from customer_mrr
-    group by 1, 2, 3
+    group by currency_basis, currency, customer_id
     having min(month_start) filter (where mrr > 0) is not null
 ),
 
@@ -186,10 +202,11 @@ dense as (
         months.month_start,
         months.snapshot_at,
         months.is_provisional,
+        months.as_of,
         coalesce(customer_mrr.mrr, 0) as mrr
     from customer_spans as spans
     inner join months
-        on months.month_start >= spans.first_active_month
+        on spans.first_active_month <= months.month_start
     left join customer_mrr
         on
             spans.currency_basis = customer_mrr.currency_basis
@@ -231,7 +248,7 @@ final as (
         first_active_month as cohort_month,
         is_provisional,
         snapshot_at,
-        (select as_of from settings) as as_of
+        as_of
     from with_previous
     where mrr > 0 or previous_mrr > 0
 )

@@ -39,7 +39,7 @@ aggregated as (
         count(*) filter (where movement = 'reactivation') as reactivated_customers,
         coalesce(sum(mrr_change) filter (where movement = 'reactivation'), 0) as reactivation_mrr
     from customer_mrr
-    group by 1, 2, 3
+    group by month_start, currency_basis, currency
 ),
 
 final as (

@@ -5,12 +5,12 @@ with validated as (
 
 final as (
     select
-        'stripe'::text as source,
+        'stripe'::text as source_system,
         'raw_stripe.subscriptions'::text as source_table,
         raw_id::text as raw_id,
         (subscription_id || '/' || coalesce(subscription_item_id, '#' || item_position::text))::text as record_key,
         rejection_reason::text as reason,
-        extracted_at as extracted_at
+        extracted_at
     from validated
     where rejection_reason is not null
 )

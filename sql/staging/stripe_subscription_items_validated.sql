@@ -24,7 +24,7 @@ with subscription_versions as (
         coalesce(is_deleted, false) as is_deleted,
         row_number() over (
             partition by id, updated
-            order by _airbyte_extracted_at desc, _airbyte_raw_id
+            order by _airbyte_extracted_at desc, _airbyte_raw_id asc
         ) as copy_number
     from raw_stripe.subscriptions
 ),

@@ -1,0 +1,231 @@
+"""Command-line entry points behind the Makefile: the demo run, the local Airflow UI, the warehouse.
+
+    python -m saas_metrics.cli demo [--scale 1.0] [--seed 42] [--date YYYY-MM-DD]
+    python -m saas_metrics.cli ui
+    python -m saas_metrics.cli warehouse start|stop|uri
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import subprocess
+import sys
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+from saas_metrics.paths import DAGS_DIR, LOCAL_DIR, OUTPUT_DIR, PLUGINS_DIR, PROJECT_ROOT
+
+DAILY_DAG_ID = "saas_metrics_daily"
+DAILY_RUN_HOUR_UTC = 7
+TASK_STATE_LINE = re.compile(r"Marking task as (?P<state>[A-Z_]+)\.?.*?task_id=(?P<task>[\w.]+)")
+
+
+def step(message: str) -> None:
+    print(f"==> {message}", flush=True)
+
+
+def airflow_environment() -> dict[str, str]:
+    """Environment for Airflow commands run against this project folder, with a local home."""
+    env = dict(os.environ)
+    env.setdefault("AIRFLOW_HOME", str(LOCAL_DIR / "airflow"))
+    env["AIRFLOW__CORE__DAGS_FOLDER"] = str(DAGS_DIR)
+    env["AIRFLOW__CORE__PLUGINS_FOLDER"] = str(PLUGINS_DIR)
+    env.setdefault("AIRFLOW__CORE__LOAD_EXAMPLES", "False")
+    env.setdefault("SODA_TELEMETRY_DISABLED", "true")
+    python_path = [str(PROJECT_ROOT), str(PLUGINS_DIR)]
+    if env.get("PYTHONPATH"):
+        python_path.append(env["PYTHONPATH"])
+    env["PYTHONPATH"] = os.pathsep.join(python_path)
+    return env
+
+
+def airflow_command(*args: str) -> list[str]:
+    return [str(Path(sys.executable).with_name("airflow")), *args]
+
+
+def latest_complete_run(now: datetime) -> datetime:
+    """Return the logical date of the latest daily run whose interval has ended at `now`.
+
+    The daily timetable's runs cover [D-1 07:00, D 07:00) UTC; `airflow dags test` with
+    logical date D 07:00 runs that interval.
+    """
+    today_run = now.replace(hour=DAILY_RUN_HOUR_UTC, minute=0, second=0, microsecond=0)
+    return today_run if now >= today_run else today_run - timedelta(days=1)
+
+
+def migrate_airflow_db(env: dict[str, str]) -> None:
+    Path(env["AIRFLOW_HOME"]).mkdir(parents=True, exist_ok=True)
+    result = subprocess.run(airflow_command("db", "migrate"), env=env, capture_output=True, text=True)
+    if result.returncode != 0:
+        sys.stderr.write(result.stdout + result.stderr)
+        raise SystemExit(f"airflow db migrate failed with exit code {result.returncode}")
+
+
+def run_daily_dag(env: dict[str, str], logical_date: datetime, conf: dict, log_path: Path) -> int:
+    """Run the daily DAG with `airflow dags test`, print one line per finished task, log the rest."""
+    command = airflow_command(
+        "dags", "test", DAILY_DAG_ID, logical_date.isoformat(), "--conf", json.dumps(conf)
+    )
+    log_path.parent.mkdir(parents=True, exist_ok=True)
+    started = time.monotonic()
+    with log_path.open("w") as log_file, subprocess.Popen(
+        command, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+    ) as process:
+        for line in process.stdout:
+            log_file.write(line)
+            match = TASK_STATE_LINE.search(line)
+            if match:
+                elapsed = time.monotonic() - started
+                print(f"    [{elapsed:6.1f} s] {match['task']:<55} {match['state'].lower()}", flush=True)
+            elif "Traceback" in line or " ERROR " in line or "[error" in line:
+                print(f"    {line.rstrip()}", flush=True)
+    return process.returncode
+
+
+def format_money(value) -> str:
+    return f"{float(value):>14,.0f}"
+
+
+def print_mrr_table(rows: list[tuple]) -> None:
+    header = (
+        f"{'month':<8} {'MRR':>14} {'ARR':>14} {'paying':>7} {'new':>12} {'expansion':>12} "
+        f"{'contraction':>12} {'churn':>12} {'reactivation':>12} {'net new':>12}"
+    )
+    print(header)
+    print("-" * len(header))
+    for month, provisional, mrr, arr, paying, new, expansion, contraction, churn, reactivation, net in rows:
+        label = month.strftime("%Y-%m") + ("*" if provisional else "")
+        print(
+            f"{label:<8} {format_money(mrr)} {format_money(arr)} {paying:>7} {float(new):>12,.0f} "
+            f"{float(expansion):>12,.0f} {float(contraction):>12,.0f} {float(churn):>12,.0f} "
+            f"{float(reactivation):>12,.0f} {float(net):>12,.0f}"
+        )
+    print("* provisional: the month is still open; its snapshot is the end of the run's data interval")
+
+
+def fetch_mrr_rows(currency: str) -> list[tuple]:
+    from airflow.providers.postgres.hooks.postgres import PostgresHook
+
+    return PostgresHook(postgres_conn_id="warehouse").get_records(
+        """
+        select month_start, is_provisional, mrr, arr, paying_customers, new_mrr, expansion_mrr,
+            contraction_mrr, churned_mrr, reactivation_mrr, net_new_mrr
+        from analytics.mrr_monthly
+        where currency_basis = 'reporting' and currency = lower(%s)
+        order by month_start
+        """,
+        parameters=(currency,),
+    )
+
+
+def write_mrr_csv(rows: list[tuple], path: Path) -> None:
+    import csv
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("w", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(
+            ["month", "is_provisional", "mrr", "arr", "paying_customers", "new_mrr", "expansion_mrr",
+             "contraction_mrr", "churned_mrr", "reactivation_mrr", "net_new_mrr"]
+        )
+        for row in rows:
+            writer.writerow([row[0].isoformat(), *row[1:]])
+
+
+def command_demo(args: argparse.Namespace) -> int:
+    from saas_metrics.config import load_metrics_config
+    from saas_metrics.warehouse import ensure_warehouse_connection
+
+    began = time.monotonic()
+    step("Starting the warehouse (embedded PostgreSQL unless AIRFLOW_CONN_WAREHOUSE is set)")
+    ensure_warehouse_connection()
+    env = airflow_environment()
+    step(f"Preparing the Airflow metadata database in {env['AIRFLOW_HOME']}")
+    migrate_airflow_db(env)
+
+    now = datetime.now(UTC)
+    logical_date = (
+        datetime.fromisoformat(args.date).replace(hour=DAILY_RUN_HOUR_UTC, tzinfo=UTC)
+        if args.date
+        else latest_complete_run(now)
+    )
+    conf = {"demo_seed": args.seed, "demo_scale": args.scale, "demo_history_start": args.history_start}
+    log_path = LOCAL_DIR / "logs" / f"demo-{now:%Y%m%dT%H%M%S}.log"
+    step(
+        f"Running {DAILY_DAG_ID} for the interval ending {logical_date:%Y-%m-%d %H:%M} UTC "
+        f"(scale {args.scale}, seed {args.seed}); full log: {log_path}"
+    )
+    exit_code = run_daily_dag(env, logical_date, conf, log_path)
+    if exit_code != 0:
+        print(f"The daily DAG failed (exit code {exit_code}). Read {log_path} for the failing task.", file=sys.stderr)
+        return exit_code
+
+    currency = load_metrics_config().reporting_currency
+    rows = fetch_mrr_rows(currency)
+    if not rows:
+        print("analytics.mrr_monthly is empty: the run wrote no months.", file=sys.stderr)
+        return 1
+    step(f"Monthly MRR in {currency} (analytics.mrr_monthly, reporting currency basis)")
+    print_mrr_table(rows)
+    csv_path = OUTPUT_DIR / "mrr_monthly.csv"
+    write_mrr_csv(rows, csv_path)
+    step(f"Wrote {csv_path}")
+    step(f"Done in {time.monotonic() - began:.0f} s")
+    return 0
+
+
+def command_ui(args: argparse.Namespace) -> int:
+    from saas_metrics.warehouse import ensure_warehouse_connection
+
+    ensure_warehouse_connection()
+    env = airflow_environment()
+    env.setdefault("AIRFLOW__API__HOST", "127.0.0.1")
+    env.setdefault("AIRFLOW__API__PORT", str(args.port))
+    password_file = Path(env["AIRFLOW_HOME"]) / "simple_auth_manager_passwords.json.generated"
+    step(f"Starting airflow standalone on http://127.0.0.1:{args.port} (Ctrl-C stops it)")
+    step(f"Log in as admin; the password is printed below on first start and kept in {password_file}")
+    return subprocess.call(airflow_command("standalone"), env=env)
+
+
+def command_warehouse(args: argparse.Namespace) -> int:
+    from saas_metrics.warehouse import ensure_warehouse_connection, stop_embedded
+
+    if args.action == "stop":
+        stopped = stop_embedded()
+        print("Embedded PostgreSQL stopped." if stopped else "Embedded PostgreSQL was not running.")
+    else:
+        print(ensure_warehouse_connection())
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="saas_metrics", description=__doc__.splitlines()[0])
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    demo = commands.add_parser("demo", help="run the daily pipeline on demo data and print monthly MRR")
+    demo.add_argument("--scale", type=float, default=1.0, help="size of the demo company (1.0: ~4,200 customers)")
+    demo.add_argument("--seed", type=int, default=42, help="seed of the demo data generator")
+    demo.add_argument("--date", help="run the interval ending at 07:00 UTC on this date (YYYY-MM-DD)")
+    demo.add_argument(
+        "--history-start", default="auto", help="first month of demo history (YYYY-MM-01) or auto (24 months)"
+    )
+    demo.set_defaults(handler=command_demo)
+
+    ui = commands.add_parser("ui", help="start Airflow locally (scheduler, API server, UI) with the DAGs")
+    ui.add_argument("--port", type=int, default=8080, help="port of the Airflow UI on 127.0.0.1")
+    ui.set_defaults(handler=command_ui)
+
+    warehouse = commands.add_parser("warehouse", help="start or stop the embedded PostgreSQL warehouse")
+    warehouse.add_argument("action", choices=["start", "stop", "uri"])
+    warehouse.set_defaults(handler=command_warehouse)
+
+    args = parser.parse_args(argv)
+    return args.handler(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
