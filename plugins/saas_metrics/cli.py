@@ -21,7 +21,10 @@ from saas_metrics.paths import DAGS_DIR, LOCAL_DIR, OUTPUT_DIR, PLUGINS_DIR, PRO
 
 DAILY_DAG_ID = "saas_metrics_daily"
 DAILY_RUN_HOUR_UTC = 7
-TASK_STATE_LINE = re.compile(r"Marking task as (?P<state>[A-Z_]+)\.?.*?task_id=(?P<task>[\w.]+)")
+# `airflow dags test` logs "running task <TaskInstance: dag.task run ...> ti_id=..." when a task
+# starts and "Task instance state updated ... new_state=... ti_id=..." when it ends.
+TASK_START_LINE = re.compile(r"running task <TaskInstance: [\w-]+\.(?P<task>[\w.]+) .*?ti_id=(?P<ti_id>[\w-]+)")
+TASK_STATE_LINE = re.compile(r"Task instance state updated .*new_state=(?P<state>\w+).*ti_id=(?P<ti_id>[\w-]+)")
 
 
 def step(message: str) -> None:
@@ -36,6 +39,8 @@ def airflow_environment() -> dict[str, str]:
     env["AIRFLOW__CORE__PLUGINS_FOLDER"] = str(PLUGINS_DIR)
     env.setdefault("AIRFLOW__CORE__LOAD_EXAMPLES", "False")
     env.setdefault("SODA_TELEMETRY_DISABLED", "true")
+    # A local run should stop at the first error instead of waiting minutes between retries.
+    env.setdefault("SAAS_METRICS_TASK_RETRIES", "0")
     python_path = [str(PROJECT_ROOT), str(PLUGINS_DIR)]
     if env.get("PYTHONPATH"):
         python_path.append(env["PYTHONPATH"])
@@ -72,16 +77,21 @@ def run_daily_dag(env: dict[str, str], logical_date: datetime, conf: dict, log_p
     )
     log_path.parent.mkdir(parents=True, exist_ok=True)
     started = time.monotonic()
+    task_ids: dict[str, str] = {}
     with log_path.open("w") as log_file, subprocess.Popen(
         command, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
     ) as process:
         for line in process.stdout:
             log_file.write(line)
-            match = TASK_STATE_LINE.search(line)
-            if match:
+            started_task = TASK_START_LINE.search(line)
+            finished_task = TASK_STATE_LINE.search(line)
+            if started_task:
+                task_ids[started_task["ti_id"]] = started_task["task"]
+            elif finished_task and finished_task["ti_id"] in task_ids:
                 elapsed = time.monotonic() - started
-                print(f"    [{elapsed:6.1f} s] {match['task']:<55} {match['state'].lower()}", flush=True)
-            elif "Traceback" in line or " ERROR " in line or "[error" in line:
+                task = task_ids[finished_task["ti_id"]]
+                print(f"    [{elapsed:6.1f} s] {task:<55} {finished_task['state']}", flush=True)
+            elif line.startswith(("saas_metrics.", "psycopg.", "airflow.exceptions.")) or "Error:" in line[:80]:
                 print(f"    {line.rstrip()}", flush=True)
     return process.returncode
 

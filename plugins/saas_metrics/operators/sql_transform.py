@@ -157,7 +157,8 @@ def run_transform(
     try:
         with conn.transaction(), ClientCursor(conn) as cur:
             if materialization == "script":
-                cur.execute(sql, parameters or None)
+                # Without parameters psycopg sends the text as it is, so a literal % needs no escaping.
+                cur.execute(sql, parameters if _referenced_names(sql) else None)
                 return {"rows_written": max(cur.rowcount, 0), "rows_deleted": 0}
 
             schema, table = target.split(".")
