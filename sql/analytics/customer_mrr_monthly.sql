@@ -149,15 +149,11 @@ checked_conversion as (
         case
             when conversion.rate_to_reporting is null and conversion.mrr <> 0
                 then analytics.raise_error(
-                    format(
-                        'Missing FX rate for %s to %s in %s (customer %s has MRR %s). '
-                        'Add the rate to raw_finance.fx_rates_monthly and rerun.',
-                        upper(conversion.currency),
-                        upper(conversion.reporting_currency),
-                        to_char(conversion.month_start, 'YYYY-MM'),
-                        conversion.customer_id,
-                        conversion.mrr
-                    )
+                    'Missing FX rate for ' || upper(conversion.currency)
+                    || ' to ' || upper(conversion.reporting_currency)
+                    || ' in ' || to_char(conversion.month_start, 'YYYY-MM')
+                    || ' (customer ' || conversion.customer_id || ' has MRR ' || conversion.mrr::text || '). '
+                    || 'Add the rate to raw_finance.fx_rates_monthly and rerun.'
                 )
             else true
         end

@@ -2,7 +2,8 @@
 
 A model file under sql/ is a `select` (or, for set-up scripts, a list of statements). Jinja
 is used only for structure; every value reaches PostgreSQL as a bound parameter written
-`{{ bind('name') }}` in the file, which renders to a psycopg placeholder. The operator owns
+`{{ bind('name') }}` in the file, which renders to a psycopg placeholder (so a literal `%`
+in a model must be written `%%`). The operator owns
 how the result is written (its materialization), so that rerunning a task for the same data
 interval always leaves the same table:
 
