@@ -145,4 +145,13 @@ with DAG(
         )
         chain(customer_mrr, mrr_monthly)
 
+    compute_ndr = sql_model("analytics/ndr_monthly.sql", config=CONFIG, task_id="compute_ndr")
+    compute_churn = sql_model("analytics/churn_monthly.sql", config=CONFIG, task_id="compute_churn")
+
+    with TaskGroup("compute_cohorts") as compute_cohorts:
+        cohort_retention = sql_model("analytics/cohort_retention.sql", config=CONFIG)
+        cohort_average = sql_model("analytics/cohort_retention_average.sql", config=CONFIG)
+        chain(cohort_retention, cohort_average)
+
     chain(setup_warehouse, demo_data, normalize_timezones, stage_stripe, subscription_states, compute_mrr)
+    chain(compute_mrr, [compute_ndr, compute_churn, compute_cohorts])

@@ -263,3 +263,105 @@ def test_bad_items_are_quarantined_with_reason(raw):
     assert reasons["s4/si_s4_0"] == "non-numeric quantity two"
     staged = raw.execute("select count(*) from staging.stripe_subscription_items").fetchone()[0]
     assert staged + len(reasons) == 5
+
+
+RATE_TASKS = MRR_TASKS | {"compute_ndr", "compute_churn", "cohort_retention", "cohort_retention_average"}
+
+
+def _rates(conn, as_of=AS_OF):
+    conn.commit()
+    return run_models(conn, as_of, only=RATE_TASKS)
+
+
+def test_zero_start_gives_null_rates(raw):
+    insert_subscription_version(raw, subscription_id="s1", customer_id="c1", updated="2026-01-05T00:00:00",
+                                items=[(price(1000), 1)])
+    _rates(raw)
+    january = raw.execute(
+        "select logo_churn_rate, gross_mrr_churn_rate, net_mrr_churn_rate, quick_ratio "
+        "from analytics.churn_monthly where month_start = '2026-01-01'"
+    ).fetchone()
+    assert january == (None, None, None, None)
+    nrr = raw.execute("select nrr_month_over_month from analytics.ndr_monthly where month_start = '2026-01-01'")
+    assert nrr.fetchone() == (None,)
+
+
+def test_churn_rates_and_quick_ratio(raw):
+    # February: 4 customers at 10.00 each start the month; one churns, one contracts to 5.00,
+    # one expands to 30.00, one new customer at 10.00 arrives.
+    for number in range(1, 5):
+        insert_subscription_version(raw, subscription_id=f"s{number}", customer_id=f"c{number}",
+                                    updated="2026-01-05T00:00:00", items=[(price(1000), 1)])
+    insert_subscription_version(raw, subscription_id="s1", customer_id="c1", updated="2026-02-05T00:00:00",
+                                status="canceled", items=[(price(1000), 1)])
+    insert_subscription_version(raw, subscription_id="s2", customer_id="c2", updated="2026-02-05T00:00:00",
+                                items=[(price(500), 1)])
+    insert_subscription_version(raw, subscription_id="s3", customer_id="c3", updated="2026-02-05T00:00:00",
+                                items=[(price(1000), 3)])
+    insert_subscription_version(raw, subscription_id="s5", customer_id="c5", updated="2026-02-05T00:00:00",
+                                items=[(price(1000), 1)])
+    _rates(raw)
+    logo, gross, net, quick = raw.execute(
+        "select logo_churn_rate, gross_mrr_churn_rate, net_mrr_churn_rate, quick_ratio "
+        "from analytics.churn_monthly where month_start = '2026-02-01'"
+    ).fetchone()
+    assert logo == Decimal("0.25")
+    assert gross == Decimal("15") / Decimal("40")
+    assert net == Decimal("-5") / Decimal("40")
+    assert quick == Decimal("30") / Decimal("15")
+    nrr, grr = raw.execute(
+        "select nrr_month_over_month, grr_month_over_month from analytics.ndr_monthly where month_start = '2026-02-01'"
+    ).fetchone()
+    assert nrr == Decimal("45") / Decimal("40")
+    assert grr == Decimal("25") / Decimal("40")
+
+
+def test_trailing_ndr_and_gdr(raw):
+    # Base (2025-01): c1 100.00 and c2 100.00. In 2026-01 c1 pays 150.00 and c2 has churned;
+    # c3, new in 2025-06, is not in the base.
+    insert_subscription_version(raw, subscription_id="s1", customer_id="c1", updated="2025-01-05T00:00:00",
+                                items=[(price(10000), 1)])
+    insert_subscription_version(raw, subscription_id="s1", customer_id="c1", updated="2025-12-05T00:00:00",
+                                items=[(price(15000), 1)])
+    insert_subscription_version(raw, subscription_id="s2", customer_id="c2", updated="2025-01-05T00:00:00",
+                                items=[(price(10000), 1)])
+    insert_subscription_version(raw, subscription_id="s2", customer_id="c2", updated="2025-08-05T00:00:00",
+                                status="canceled", items=[(price(10000), 1)])
+    insert_subscription_version(raw, subscription_id="s3", customer_id="c3", updated="2025-06-05T00:00:00",
+                                items=[(price(10000), 1)])
+    _rates(raw)
+    ndr, gdr, base = raw.execute(
+        "select ndr_trailing_12m, gdr_trailing_12m, trailing_12m_base_customers "
+        "from analytics.ndr_monthly where month_start = '2026-01-01'"
+    ).fetchone()
+    assert base == 2
+    assert ndr == Decimal("150") / Decimal("200")
+    assert gdr == Decimal("100") / Decimal("200")
+    early = raw.execute("select ndr_trailing_12m from analytics.ndr_monthly where month_start = '2025-06-01'")
+    assert early.fetchone() == (None,)
+
+
+def test_cohorts_are_dense_and_weighted(raw):
+    # Cohort 2026-01: c1 (10.00) churns in February. Cohort 2026-02: c2 and c3 (10.00 each) stay.
+    insert_subscription_version(raw, subscription_id="s1", customer_id="c1", updated="2026-01-05T00:00:00",
+                                items=[(price(1000), 1)])
+    insert_subscription_version(raw, subscription_id="s1", customer_id="c1", updated="2026-02-05T00:00:00",
+                                status="canceled", items=[(price(1000), 1)])
+    for number in (2, 3):
+        insert_subscription_version(raw, subscription_id=f"s{number}", customer_id=f"c{number}",
+                                    updated="2026-02-05T00:00:00", items=[(price(1000), 1)])
+    _rates(raw)
+    january_cohort = raw.execute(
+        "select month_start::text, retained_customers, logo_retention from analytics.cohort_retention "
+        "where cohort_month = '2026-01-01' order by month_start"
+    ).fetchall()
+    assert january_cohort == [
+        ("2026-01-01", 1, Decimal(1)),
+        ("2026-02-01", 0, Decimal(0)),
+        ("2026-03-01", 0, Decimal(0)),
+        ("2026-04-01", 0, Decimal(0)),
+    ]
+    one_month = raw.execute(
+        "select logo_retention from analytics.cohort_retention_average where months_since_cohort = 1"
+    ).fetchone()[0]
+    assert one_month == pytest.approx(Decimal(2) / Decimal(3), abs=Decimal("1e-15"))
