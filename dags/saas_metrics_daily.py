@@ -136,6 +136,7 @@ with DAG(
             config=CONFIG,
             materialization="partition",
             partition_filter=OPEN_MONTH_FILTER,
+            params={"churn_timing": CONFIG.churn_timing},
         )
         mrr_monthly = sql_model(
             "analytics/mrr_monthly.sql",
@@ -146,7 +147,9 @@ with DAG(
         chain(customer_mrr, mrr_monthly)
 
     compute_ndr = sql_model("analytics/ndr_monthly.sql", config=CONFIG, task_id="compute_ndr")
-    compute_churn = sql_model("analytics/churn_monthly.sql", config=CONFIG, task_id="compute_churn")
+    with TaskGroup("compute_churn") as compute_churn:
+        churn_monthly = sql_model("analytics/churn_monthly.sql", config=CONFIG)
+        churn_timing_comparison = sql_model("analytics/churn_timing_comparison.sql", config=CONFIG)
 
     with TaskGroup("compute_cohorts") as compute_cohorts:
         cohort_retention = sql_model("analytics/cohort_retention.sql", config=CONFIG)

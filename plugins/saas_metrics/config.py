@@ -17,7 +17,7 @@ import yaml
 from saas_metrics.paths import CONFIG_DIR
 
 DISCOUNT_POLICIES = ("all_active", "forever_only")
-CHURN_TIMINGS_IMPLEMENTED = ("ended",)
+CHURN_TIMINGS = ("ended", "scheduled", "paid_through")
 _IDENTIFIER = re.compile(r"^[a-z_][a-z0-9_]*$")
 _TABLE = re.compile(r"^[a-z_][a-z0-9_]*\.[a-z_][a-z0-9_]*$")
 
@@ -89,11 +89,8 @@ def parse_metrics_config(data: object, source: Path) -> MetricsConfig:
     if policy not in DISCOUNT_POLICIES:
         raise ConfigError(f"{source}: discount_policy {policy!r} is invalid; use one of {DISCOUNT_POLICIES}")
     churn_timing = _require(data, "churn_timing", source)
-    if churn_timing not in CHURN_TIMINGS_IMPLEMENTED:
-        raise ConfigError(
-            f"{source}: churn_timing {churn_timing!r} is not supported; "
-            f"implemented: {CHURN_TIMINGS_IMPLEMENTED}"
-        )
+    if churn_timing not in CHURN_TIMINGS:
+        raise ConfigError(f"{source}: churn_timing {churn_timing!r} is invalid; use one of {CHURN_TIMINGS}")
 
     corrections = []
     for index, rule in enumerate(data.get("timezone_corrections") or []):

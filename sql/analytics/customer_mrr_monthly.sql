@@ -2,6 +2,7 @@
 -- to the reporting currency ("reporting"). A month's MRR is the end-of-month snapshot: the
 -- states in force at the first instant of the next month in the reporting time zone, or at the
 -- end of the run's data interval for the month still open (marked provisional).
+{% from 'macros/mrr.sql' import snapshot_months, subscription_mrr with context %}
 with settings as (
     select
         {{ bind('reporting_time_zone') }}::text as time_zone,
@@ -22,84 +23,12 @@ fx_rates as (
     select * from staging.fx_rates_monthly
 ),
 
-first_state as (
-    select min(valid_from) as first_valid_from from states
-),
-
 months as (
-    select
-        month_local::date as month_start,
-        least((month_local + interval '1 month') at time zone settings.time_zone, settings.as_of) as snapshot_at,
-        (month_local + interval '1 month') at time zone settings.time_zone > settings.as_of as is_provisional,
-        settings.as_of
-    from settings
-    cross join first_state
-    cross join lateral generate_series(
-        date_trunc('month', first_state.first_valid_from at time zone settings.time_zone),
-        date_trunc('month', (settings.as_of - interval '1 microsecond') at time zone settings.time_zone),
-        interval '1 month'
-    ) as month_local
-),
-
-subscription_snapshots as (
-    select
-        months.month_start,
-        months.snapshot_at,
-        months.is_provisional,
-        states.customer_id,
-        states.subscription_id,
-        states.currency,
-        sum(states.gross_mrr_minor) as gross_mrr_minor,
-        max(states.months_in_interval) as months_in_interval,
-        max(states.discount_percent_off) as discount_percent_off,
-        max(states.discount_amount_off_minor) as discount_amount_off_minor,
-        max(states.discount_duration) as discount_duration,
-        max(states.discount_start_at) as discount_start_at,
-        max(states.discount_end_at) as discount_end_at
-    from months
-    inner join states
-        on
-            months.snapshot_at > states.valid_from
-            and (states.valid_to is null or months.snapshot_at <= states.valid_to)
-    where states.is_revenue_status
-    group by
-        months.month_start,
-        months.snapshot_at,
-        months.is_provisional,
-        states.customer_id,
-        states.subscription_id,
-        states.currency
-),
-
-discounted as (
-    select
-        snapshots.*,
-        coalesce(
-            snapshots.discount_start_at <= snapshots.snapshot_at
-            and (snapshots.discount_end_at is null or snapshots.discount_end_at > snapshots.snapshot_at)
-            and (settings.discount_policy = 'all_active' or snapshots.discount_duration = 'forever'),
-            false
-        ) as is_discount_active
-    from subscription_snapshots as snapshots
-    cross join settings
+    {{ snapshot_months() }}
 ),
 
 subscription_mrr as (
-    select
-        month_start,
-        snapshot_at,
-        is_provisional,
-        customer_id,
-        currency,
-        greatest(
-            gross_mrr_minor * (1 - case when is_discount_active then coalesce(discount_percent_off, 0) else 0 end / 100)
-            - case
-                when is_discount_active then coalesce(discount_amount_off_minor, 0) / months_in_interval
-                else 0
-            end,
-            0
-        ) as mrr_minor
-    from discounted
+    {{ subscription_mrr(params.churn_timing) }}
 ),
 
 customer_currency_mrr as (

@@ -8,19 +8,23 @@ with items as (
 ),
 
 validated_versions as (
-    select distinct
+    select
         subscription_id,
-        updated_at
+        updated_at,
+        max(status) as status
     from staging.stripe_subscription_items_validated
     where updated_at is not null
+    group by subscription_id, updated_at
 ),
 
 version_bounds as (
     select
         subscription_id,
         updated_at as valid_from,
-        lead(updated_at) over (partition by subscription_id order by updated_at) as valid_to
+        lead(updated_at) over subscription_versions as valid_to,
+        lead(status) over subscription_versions as next_status
     from validated_versions
+    window subscription_versions as (partition by subscription_id order by updated_at)
 ),
 
 normalised as (
@@ -90,7 +94,16 @@ final as (
         normalised.ended_at,
         normalised.is_cancel_at_period_end,
         version_bounds.valid_from,
-        version_bounds.valid_to
+        version_bounds.valid_to,
+        -- For the paid_through churn timing: a state followed by an immediate cancellation
+        -- stays in force until the end of the period the customer already paid for.
+        case
+            when
+                version_bounds.next_status = 'canceled'
+                and normalised.current_period_end_at > version_bounds.valid_to
+                then normalised.current_period_end_at
+            else version_bounds.valid_to
+        end as paid_through_valid_to
     from normalised
     inner join version_bounds
         on

@@ -33,7 +33,14 @@ def sql_model_tasks():
     return [task for task in daily_dag().topological_sort() if isinstance(task, SqlTransformOperator)]
 
 
-def run_models(conn, as_of: dt.datetime, *, only: set[str] | None = None, parameters: dict | None = None):
+def run_models(
+    conn,
+    as_of: dt.datetime,
+    *,
+    only: set[str] | None = None,
+    parameters: dict | None = None,
+    params: dict | None = None,
+):
     """Render and run every model task (or those named in `only`, without group prefix) as of `as_of`."""
     from saas_metrics.operators.sql_transform import run_transform
 
@@ -47,7 +54,7 @@ def run_models(conn, as_of: dt.datetime, *, only: set[str] | None = None, parame
         context = {
             "data_interval_start": as_of - dt.timedelta(days=1),
             "data_interval_end": as_of,
-            "params": {**{key: dag.params[key] for key in dag.params}, **task.params},
+            "params": {**{key: dag.params[key] for key in dag.params}, **task.params, **(params or {})},
             "task": rendered,
             "dag": dag,
         }

@@ -265,7 +265,7 @@ def test_bad_items_are_quarantined_with_reason(raw):
     assert staged + len(reasons) == 5
 
 
-RATE_TASKS = MRR_TASKS | {"compute_ndr", "compute_churn", "cohort_retention", "cohort_retention_average"}
+RATE_TASKS = MRR_TASKS | {"compute_ndr", "churn_monthly", "churn_timing_comparison", "cohort_retention", "cohort_retention_average"}
 
 
 def _rates(conn, as_of=AS_OF):
@@ -365,3 +365,55 @@ def test_cohorts_are_dense_and_weighted(raw):
         "select logo_retention from analytics.cohort_retention_average where months_since_cohort = 1"
     ).fetchone()[0]
     assert one_month == pytest.approx(Decimal(2) / Decimal(3), abs=Decimal("1e-15"))
+
+
+def _insert_cancellations(conn):
+    """c1 asks on 02-20 to cancel at the period end (03-05); c2 cancels at once on 02-20."""
+    one = [(price(1000), 1)]
+    for subscription, customer in (("s1", "c1"), ("s2", "c2")):
+        insert_subscription_version(conn, subscription_id=subscription, customer_id=customer,
+                                    updated="2026-01-05T00:00:00", items=one,
+                                    current_period_end=unix("2026-02-05T00:00:00"))
+        insert_subscription_version(conn, subscription_id=subscription, customer_id=customer,
+                                    updated="2026-02-05T00:00:00", items=one,
+                                    current_period_end=unix("2026-03-05T00:00:00"))
+    insert_subscription_version(conn, subscription_id="s1", customer_id="c1", updated="2026-02-20T00:00:00",
+                                items=one, cancel_at_period_end=True, canceled_at=unix("2026-02-20T00:00:00"),
+                                current_period_end=unix("2026-03-05T00:00:00"))
+    insert_subscription_version(conn, subscription_id="s1", customer_id="c1", updated="2026-03-05T00:00:00",
+                                status="canceled", items=one, canceled_at=unix("2026-02-20T00:00:00"),
+                                ended_at=unix("2026-03-05T00:00:00"), current_period_end=unix("2026-03-05T00:00:00"))
+    insert_subscription_version(conn, subscription_id="s2", customer_id="c2", updated="2026-02-20T00:00:00",
+                                status="canceled", items=one, canceled_at=unix("2026-02-20T00:00:00"),
+                                ended_at=unix("2026-02-20T00:00:00"), current_period_end=unix("2026-03-05T00:00:00"))
+
+
+@pytest.mark.parametrize(
+    ("timing", "churn_month_c1", "churn_month_c2"),
+    [("ended", "2026-03-01", "2026-02-01"), ("scheduled", "2026-02-01", "2026-02-01"),
+     ("paid_through", "2026-03-01", "2026-03-01")],
+)
+def test_churn_timing_moves_churn_month(raw, timing, churn_month_c1, churn_month_c2):
+    _insert_cancellations(raw)
+    raw.commit()
+    run_models(raw, AS_OF, only=MRR_TASKS, params={"churn_timing": timing})
+    churn_months = dict(raw.execute(
+        "select customer_id, month_start::text from analytics.customer_mrr_monthly "
+        "where movement = 'churn' and currency_basis = 'native'"
+    ).fetchall())
+    assert churn_months == {"c1": churn_month_c1, "c2": churn_month_c2}
+
+
+def test_churn_timing_comparison_side_by_side(raw):
+    _insert_cancellations(raw)
+    _rates(raw)
+    cursor = raw.execute("select * from analytics.churn_timing_comparison order by month_start")
+    columns = [column.name for column in cursor.description]
+    rows = {row[0].isoformat(): dict(zip(columns, row, strict=True)) for row in cursor.fetchall()}
+    assert rows["2026-02-01"]["ended_churned_customers"] == 1
+    assert rows["2026-02-01"]["scheduled_churned_customers"] == 2
+    assert rows["2026-02-01"]["paid_through_churned_customers"] == 0
+    assert rows["2026-03-01"]["ended_churned_customers"] == 1
+    assert rows["2026-03-01"]["paid_through_churned_customers"] == 2
+    assert rows["2026-02-01"]["paid_through_mrr"] == Decimal("20")
+    assert rows["2026-02-01"]["scheduled_churned_mrr"] == Decimal("20")
