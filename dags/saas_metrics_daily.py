@@ -128,6 +128,20 @@ with DAG(
         )
         chain(currencies, validated, [items, quarantine])
 
+        invoices = sql_model("staging/stripe_invoices.sql", config=CONFIG)
+        invoice_lines = sql_model("staging/stripe_invoice_line_items.sql", config=CONFIG)
+        history_lines_validated = sql_model("staging/stripe_invoice_lines_for_history_validated.sql", config=CONFIG)
+        history_lines = sql_model("staging/stripe_invoice_lines_for_history.sql", config=CONFIG)
+        history_lines_quarantine = sql_model(
+            "staging/quarantine_stripe_invoice_line_items.sql",
+            config=CONFIG,
+            target="staging.quarantine",
+            materialization="partition",
+            partition_filter="source_table = %(quarantine_source_table)s",
+            parameters={"quarantine_source_table": "raw_stripe.invoice_line_items"},
+        )
+        chain(currencies, invoices, invoice_lines, history_lines_validated, [history_lines, history_lines_quarantine])
+
     subscription_states = sql_model("core/subscription_item_states.sql", config=CONFIG)
 
     with TaskGroup("compute_mrr") as compute_mrr:

@@ -1,6 +1,8 @@
 -- One row per subscription item state with its validity interval [valid_from, valid_to).
 -- Each distinct subscription version starts a state that lasts until the next version of the
--- same subscription (valid_to is null for the latest one). Monthly-normalised amounts are kept
+-- same subscription (valid_to is null for the latest one). History before a subscription's
+-- first synced version is rebuilt from its non-proration invoice lines: each billed period
+-- becomes an active state, cut off where the first version begins. Monthly-normalised amounts are kept
 -- in the currency's minor unit at full numeric precision; discounts are applied per snapshot
 -- in analytics.customer_mrr_monthly, because a coupon can expire in the middle of a state.
 with items as (
@@ -46,8 +48,9 @@ normalised as (
     from items
 ),
 
-final as (
+version_states as (
     select
+        'subscription_version'::text as state_source,
         normalised.subscription_id,
         normalised.subscription_item_id,
         normalised.customer_id,
@@ -109,6 +112,76 @@ final as (
         on
             normalised.subscription_id = version_bounds.subscription_id
             and normalised.updated_at = version_bounds.valid_from
+),
+
+first_versions as (
+    select
+        subscription_id,
+        min(valid_from) as first_version_at
+    from version_bounds
+    group by subscription_id
+),
+
+billed_periods as (
+    select history_lines.*
+    from staging.stripe_invoice_lines_for_history as history_lines
+    left join first_versions
+        on history_lines.subscription_id = first_versions.subscription_id
+    where
+        first_versions.first_version_at is null
+        or history_lines.period_start_at < first_versions.first_version_at
+),
+
+reconstructed_states as (
+    select
+        'invoice_line'::text as state_source,
+        billed_periods.subscription_id,
+        billed_periods.subscription_item_id,
+        billed_periods.customer_id,
+        billed_periods.price_id,
+        'active'::text as status,
+        false as is_deleted,
+        billed_periods.currency,
+        billed_periods.unit_amount_minor,
+        billed_periods.quantity,
+        billed_periods.price_type,
+        billed_periods.usage_type,
+        billed_periods.billing_interval,
+        billed_periods.interval_count,
+        billed_periods.months_in_interval,
+        case
+            when billed_periods.usage_type = 'licensed'
+                then billed_periods.unit_amount_minor * billed_periods.quantity / billed_periods.months_in_interval
+            else 0
+        end as gross_mrr_minor,
+        true as is_revenue_status,
+        null::numeric as discount_percent_off,
+        -- The invoice's discount for the billed period acts as an amount-off coupon over it.
+        nullif(billed_periods.discount_amount_minor, 0) as discount_amount_off_minor,
+        billed_periods.currency as discount_currency,
+        case when billed_periods.discount_amount_minor > 0 then 'invoice' end as discount_duration,
+        billed_periods.period_start_at as discount_start_at,
+        billed_periods.period_end_at as discount_end_at,
+        null::timestamptz as started_at,
+        billed_periods.period_start_at as current_period_start_at,
+        billed_periods.period_end_at as current_period_end_at,
+        null::timestamptz as trial_end_at,
+        null::timestamptz as canceled_at,
+        null::timestamptz as cancel_at,
+        null::timestamptz as ended_at,
+        false as is_cancel_at_period_end,
+        billed_periods.period_start_at as valid_from,
+        least(billed_periods.period_end_at, first_versions.first_version_at) as valid_to,
+        least(billed_periods.period_end_at, first_versions.first_version_at) as paid_through_valid_to
+    from billed_periods
+    left join first_versions
+        on billed_periods.subscription_id = first_versions.subscription_id
+),
+
+final as (
+    select * from version_states
+    union all
+    select * from reconstructed_states
 )
 
 select * from final

@@ -145,3 +145,55 @@ def insert_fx_rate(conn, month: str, currency: str, rate: str) -> None:
         "insert into raw_finance.fx_rates_monthly (month, currency, rate_to_usd) values (%s, %s, %s)",
         (month, currency, rate),
     )
+
+
+def insert_invoice_line(
+    conn,
+    *,
+    line_id: str,
+    invoice_id: str,
+    customer_id: str,
+    subscription_id: str,
+    period: tuple[str, str],
+    item_price: dict,
+    quantity: int = 1,
+    proration: bool = False,
+    discount_minor: int = 0,
+    invoice_status: str = "paid",
+    line_type: str = "subscription",
+) -> None:
+    """Insert one invoice line and, if missing, its invoice (status and customer only)."""
+    envelope = {
+        "_airbyte_raw_id": str(uuid.uuid4()),
+        "_airbyte_extracted_at": f"{period[0]}T00:00:00Z",
+        "_airbyte_meta": json.dumps({"sync_id": 1, "changes": []}),
+        "_airbyte_generation_id": 0,
+    }
+    exists = conn.execute("select 1 from raw_stripe.invoices where id = %s", (invoice_id,)).fetchone()
+    if not exists:
+        invoice = {**envelope, "id": invoice_id, "customer": customer_id, "subscription": subscription_id,
+                   "status": invoice_status, "currency": item_price["currency"], "updated": unix(period[0])}
+        conn.execute(
+            f"insert into raw_stripe.invoices ({', '.join(invoice)}) values ({', '.join(['%s'] * len(invoice))})",
+            list(invoice.values()),
+        )
+    line = {
+        **envelope,
+        "id": line_id,
+        "invoice_id": invoice_id,
+        "subscription": subscription_id,
+        "subscription_item": f"si_{subscription_id}_0",
+        "type": line_type,
+        "amount": item_price["unit_amount"] * quantity - discount_minor,
+        "currency": item_price["currency"],
+        "quantity": quantity,
+        "proration": proration,
+        "period": json.dumps({"start": unix(period[0]), "end": unix(period[1])}),
+        "price": json.dumps(item_price),
+        "discount_amounts": json.dumps([{"amount": discount_minor, "discount": "di_1"}] if discount_minor else []),
+        "invoice_updated": unix(period[0]),
+    }
+    conn.execute(
+        f"insert into raw_stripe.invoice_line_items ({', '.join(line)}) values ({', '.join(['%s'] * len(line))})",
+        list(line.values()),
+    )

@@ -15,6 +15,11 @@ from helpers.models import create_raw_tables, insert_fx_rate, insert_subscriptio
 AS_OF = dt.datetime(2026, 4, 15, 7, tzinfo=dt.UTC)
 MRR_TASKS = {
     "currencies",
+    "stripe_invoices",
+    "stripe_invoice_line_items",
+    "stripe_invoice_lines_for_history_validated",
+    "stripe_invoice_lines_for_history",
+    "quarantine_stripe_invoice_line_items",
     "fx_rates_monthly",
     "stripe_subscription_items_validated",
     "stripe_subscription_items",
@@ -417,3 +422,34 @@ def test_churn_timing_comparison_side_by_side(raw):
     assert rows["2026-03-01"]["paid_through_churned_customers"] == 2
     assert rows["2026-02-01"]["paid_through_mrr"] == Decimal("20")
     assert rows["2026-02-01"]["scheduled_churned_mrr"] == Decimal("20")
+
+
+def test_history_is_rebuilt_from_invoice_lines(raw):
+    from helpers.models import insert_invoice_line
+
+    monthly = price(2000)
+    # s1 was synced first on 03-10 (2 seats); January and February come from its invoices.
+    insert_invoice_line(raw, line_id="il1", invoice_id="in1", customer_id="c1", subscription_id="s1",
+                        period=("2026-01-10", "2026-02-10"), item_price=monthly)
+    insert_invoice_line(raw, line_id="il2", invoice_id="in2", customer_id="c1", subscription_id="s1",
+                        period=("2026-02-10", "2026-03-10"), item_price=monthly, discount_minor=500)
+    insert_invoice_line(raw, line_id="il3", invoice_id="in2", customer_id="c1", subscription_id="s1",
+                        period=("2026-02-20", "2026-03-10"), item_price=monthly, proration=True)
+    insert_subscription_version(raw, subscription_id="s1", customer_id="c1", updated="2026-03-10T00:00:00",
+                                items=[(monthly, 2)])
+    # s2 ended before the first sync: only its invoices exist.
+    insert_invoice_line(raw, line_id="il4", invoice_id="in4", customer_id="c2", subscription_id="s2",
+                        period=("2026-01-01", "2026-02-01"), item_price=monthly)
+    # A line with an interval the engine does not know is quarantined, not guessed.
+    insert_invoice_line(raw, line_id="il5", invoice_id="in5", customer_id="c3", subscription_id="s3",
+                        period=("2026-01-01", "2026-02-01"), item_price=price(2000, interval="fortnight"))
+    _compute(raw)
+    assert _customer_mrr(raw, "c1", "2026-01-01") == (Decimal("20"), "new")
+    assert _customer_mrr(raw, "c1", "2026-02-01") == (Decimal("15"), "contraction")
+    assert _customer_mrr(raw, "c1", "2026-03-01") == (Decimal("40"), "expansion")
+    assert _customer_mrr(raw, "c2", "2026-01-01") == (Decimal("20"), "new")
+    assert _customer_mrr(raw, "c2", "2026-02-01") == (Decimal("0"), "churn")
+    reasons = raw.execute(
+        "select record_key, reason from staging.quarantine where source_table = 'raw_stripe.invoice_line_items'"
+    ).fetchall()
+    assert reasons == [("in5/il5", "unknown billing interval fortnight")]
