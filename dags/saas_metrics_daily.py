@@ -34,7 +34,7 @@ import pendulum
 from airflow.sdk import DAG, CronDataIntervalTimetable, Param, TaskGroup, chain, task
 
 from saas_metrics.config import load_metrics_config
-from saas_metrics.models import OPEN_MONTH_FILTER, sql_model
+from saas_metrics.models import OPEN_MONTH_FILTER, quarantine_model, sql_model
 from saas_metrics.paths import SQL_DIR
 
 CONFIG = load_metrics_config()
@@ -118,13 +118,8 @@ with DAG(
         fx_rates = sql_model("staging/fx_rates_monthly.sql", config=CONFIG)
         validated = sql_model("staging/stripe_subscription_items_validated.sql", config=CONFIG)
         items = sql_model("staging/stripe_subscription_items.sql", config=CONFIG)
-        quarantine = sql_model(
-            "staging/quarantine_stripe_subscription_items.sql",
-            config=CONFIG,
-            target="staging.quarantine",
-            materialization="partition",
-            partition_filter="source_table = %(quarantine_source_table)s",
-            parameters={"quarantine_source_table": "raw_stripe.subscriptions"},
+        quarantine = quarantine_model(
+            "staging/quarantine_stripe_subscription_items.sql", config=CONFIG, source_table="raw_stripe.subscriptions"
         )
         chain(currencies, validated, [items, quarantine])
 
@@ -132,13 +127,10 @@ with DAG(
         invoice_lines = sql_model("staging/stripe_invoice_line_items.sql", config=CONFIG)
         history_lines_validated = sql_model("staging/stripe_invoice_lines_for_history_validated.sql", config=CONFIG)
         history_lines = sql_model("staging/stripe_invoice_lines_for_history.sql", config=CONFIG)
-        history_lines_quarantine = sql_model(
+        history_lines_quarantine = quarantine_model(
             "staging/quarantine_stripe_invoice_line_items.sql",
             config=CONFIG,
-            target="staging.quarantine",
-            materialization="partition",
-            partition_filter="source_table = %(quarantine_source_table)s",
-            parameters={"quarantine_source_table": "raw_stripe.invoice_line_items"},
+            source_table="raw_stripe.invoice_line_items",
         )
         chain(currencies, invoices, invoice_lines, history_lines_validated, [history_lines, history_lines_quarantine])
 
@@ -161,14 +153,33 @@ with DAG(
         chain(customer_mrr, mrr_monthly)
 
     compute_ndr = sql_model("analytics/ndr_monthly.sql", config=CONFIG, task_id="compute_ndr")
+
     with TaskGroup("compute_churn") as compute_churn:
-        churn_monthly = sql_model("analytics/churn_monthly.sql", config=CONFIG)
-        churn_timing_comparison = sql_model("analytics/churn_timing_comparison.sql", config=CONFIG)
+        sql_model("analytics/churn_monthly.sql", config=CONFIG)
+        sql_model("analytics/churn_timing_comparison.sql", config=CONFIG)
 
     with TaskGroup("compute_cohorts") as compute_cohorts:
         cohort_retention = sql_model("analytics/cohort_retention.sql", config=CONFIG)
         cohort_average = sql_model("analytics/cohort_retention_average.sql", config=CONFIG)
+        product_cohorts = sql_model("analytics/product_cohort_retention.sql", config=CONFIG)
         chain(cohort_retention, cohort_average)
 
+    compute_product_metrics = sql_model(
+        "analytics/product_metrics_daily.sql", config=CONFIG, task_id="compute_product_metrics"
+    )
+
+    with TaskGroup("compute_infrastructure_costs") as compute_infrastructure_costs:
+        aws_costs = sql_model("staging/aws_costs_daily.sql", config=CONFIG)
+        aws_quarantine = quarantine_model(
+            "staging/quarantine_aws_costs.sql", config=CONFIG, source_table="raw_aws_cost.cost_and_usage"
+        )
+        cost_daily = sql_model("analytics/infrastructure_cost_daily.sql", config=CONFIG)
+        cost_by_service = sql_model("analytics/infrastructure_cost_by_service_daily.sql", config=CONFIG)
+        chain(aws_costs, [aws_quarantine, cost_daily, cost_by_service])
+
+    compute_segments = sql_model("analytics/segment_metrics.sql", config=CONFIG, task_id="compute_segments")
+
     chain(setup_warehouse, demo_data, normalize_timezones, stage_stripe, subscription_states, compute_mrr)
-    chain(compute_mrr, [compute_ndr, compute_churn, compute_cohorts])
+    chain(compute_mrr, [compute_ndr, compute_churn, compute_cohorts, compute_segments])
+    chain(normalize_timezones, compute_product_metrics, compute_infrastructure_costs)
+    chain(normalize_timezones, [product_cohorts, compute_segments])

@@ -57,3 +57,23 @@ def test_missing_key_is_named():
     del data["reporting_currency"]
     with pytest.raises(ConfigError, match="missing key 'reporting_currency'"):
         parse_metrics_config(data, SOURCE)
+
+
+@pytest.mark.parametrize(
+    ("segments", "message"),
+    [
+        ([{"name": "A", "min_mrr": 0}, {"name": "B", "min_mrr": 100}], "strictly decreasing"),
+        ([{"name": "A", "min_mrr": 100}], "last segment must have min_mrr 0"),
+        ([{"name": "A", "min_mrr": "lots"}, {"name": "B", "min_mrr": 0}], "must be a number"),
+        ([{"name": "A", "threshold": 5}], "exactly the keys"),
+        ([], "non-empty list"),
+    ],
+)
+def test_invalid_segments_are_rejected(segments, message):
+    with pytest.raises(ConfigError, match=message):
+        parse_metrics_config({**_valid(), "segments": segments}, SOURCE)
+
+
+def test_shipped_segments_in_order():
+    names = [segment.name for segment in load_metrics_config().segments]
+    assert names == ["Enterprise", "Mid-Market", "SMB", "Self-Serve"]

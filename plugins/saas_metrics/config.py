@@ -39,12 +39,19 @@ class TimezoneCorrection:
 
 
 @dataclass(frozen=True)
+class Segment:
+    name: str
+    min_mrr: float
+
+
+@dataclass(frozen=True)
 class MetricsConfig:
     reporting_time_zone: str
     reporting_currency: str
     discount_policy: str
     churn_timing: str
     timezone_corrections: tuple[TimezoneCorrection, ...] = field(default_factory=tuple)
+    segments: tuple[Segment, ...] = field(default_factory=tuple)
 
     def correction_for(self, table: str) -> TimezoneCorrection | None:
         return next((rule for rule in self.timezone_corrections if rule.table == table), None)
@@ -55,6 +62,8 @@ class MetricsConfig:
             "reporting_time_zone": self.reporting_time_zone,
             "reporting_currency": self.reporting_currency,
             "discount_policy": self.discount_policy,
+            "segment_names": [segment.name for segment in self.segments],
+            "segment_min_mrr": [segment.min_mrr for segment in self.segments],
         }
 
 
@@ -76,7 +85,14 @@ def parse_metrics_config(data: object, source: Path) -> MetricsConfig:
     """Validate the parsed YAML of a metrics configuration and return it."""
     if not isinstance(data, dict):
         raise ConfigError(f"{source}: expected a mapping at the top level")
-    known = {"reporting_time_zone", "reporting_currency", "discount_policy", "churn_timing", "timezone_corrections"}
+    known = {
+        "reporting_time_zone",
+        "reporting_currency",
+        "discount_policy",
+        "churn_timing",
+        "timezone_corrections",
+        "segments",
+    }
     unknown = sorted(set(data) - known)
     if unknown:
         raise ConfigError(f"{source}: unknown keys {unknown}; known keys are {sorted(known)}")
@@ -118,12 +134,32 @@ def parse_metrics_config(data: object, source: Path) -> MetricsConfig:
             )
         )
     return MetricsConfig(
+        segments=_parse_segments(_require(data, "segments", source), source),
         reporting_time_zone=time_zone,
         reporting_currency=currency.upper(),
         discount_policy=policy,
         churn_timing=churn_timing,
         timezone_corrections=tuple(corrections),
     )
+
+
+def _parse_segments(entries: object, source: Path) -> tuple[Segment, ...]:
+    if not isinstance(entries, list) or not entries:
+        raise ConfigError(f"{source}: segments must be a non-empty list of {{name, min_mrr}}")
+    segments = []
+    for index, entry in enumerate(entries):
+        if not isinstance(entry, dict) or set(entry) != {"name", "min_mrr"}:
+            raise ConfigError(f"{source}: segments[{index}] must have exactly the keys name and min_mrr")
+        min_mrr = entry["min_mrr"]
+        if isinstance(min_mrr, bool) or not isinstance(min_mrr, int | float) or min_mrr < 0:
+            raise ConfigError(f"{source}: segments[{index}].min_mrr {min_mrr!r} must be a number >= 0")
+        segments.append(Segment(name=str(entry["name"]), min_mrr=float(min_mrr)))
+    thresholds = [segment.min_mrr for segment in segments]
+    if thresholds != sorted(thresholds, reverse=True) or len(set(thresholds)) != len(thresholds):
+        raise ConfigError(f"{source}: segments must be listed by strictly decreasing min_mrr, got {thresholds}")
+    if thresholds[-1] != 0:
+        raise ConfigError(f"{source}: the last segment must have min_mrr 0 so that every customer has a segment")
+    return tuple(segments)
 
 
 @lru_cache(maxsize=4)

@@ -41,3 +41,19 @@ def sql_model(
         },
         params=params or {},
     )
+
+
+def quarantine_model(path: str, *, config: MetricsConfig, source_table: str) -> SqlTransformOperator:
+    """Create the task that writes the rejected rows of `source_table` to staging.quarantine.
+
+    Each source table owns its own partition of the quarantine table, so models of different
+    sources can run in any order without removing each other's rows.
+    """
+    return sql_model(
+        path,
+        config=config,
+        target="staging.quarantine",
+        materialization="partition",
+        partition_filter="source_table = %(quarantine_source_table)s",
+        parameters={"quarantine_source_table": source_table},
+    )

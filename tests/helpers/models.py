@@ -90,7 +90,9 @@ def unix(value: str) -> int:
     return int(parsed.timestamp())
 
 
-def price(unit_amount, currency="usd", interval="month", interval_count=1, usage_type="licensed", price_type="recurring"):
+def price(
+    unit_amount, currency="usd", interval="month", interval_count=1, usage_type="licensed", price_type="recurring"
+):
     return {
         "id": f"price_{interval}_{unit_amount}_{currency}",
         "object": "price",
@@ -116,7 +118,12 @@ def insert_subscription_version(
 ) -> None:
     """Insert one raw Stripe subscription version; `items` is a list of (price, quantity)."""
     data = [
-        {"id": f"si_{subscription_id}_{position}", "object": "subscription_item", "quantity": quantity, "price": item_price}
+        {
+            "id": f"si_{subscription_id}_{position}",
+            "object": "subscription_item",
+            "quantity": quantity,
+            "price": item_price,
+        }
         for position, (item_price, quantity) in enumerate(items or [])
     ]
     row = {
@@ -197,3 +204,17 @@ def insert_invoice_line(
         f"insert into raw_stripe.invoice_line_items ({', '.join(line)}) values ({', '.join(['%s'] * len(line))})",
         list(line.values()),
     )
+
+
+def models_upstream_of(*task_names: str) -> set[str]:
+    """Names of the model tasks needed to build `task_names`, themselves included."""
+    wanted = set(task_names)
+    names = set()
+    for task in sql_model_tasks():
+        short_name = task.task_id.split(".")[-1]
+        if short_name in wanted:
+            names.add(short_name)
+            names.update(
+                relative.task_id.split(".")[-1] for relative in task.get_flat_relatives(upstream=True)
+            )
+    return names

@@ -10,24 +10,18 @@ from decimal import Decimal
 
 import pytest
 
-from helpers.models import create_raw_tables, insert_fx_rate, insert_subscription_version, price, run_models, unix
+from helpers.models import (
+    create_raw_tables,
+    insert_fx_rate,
+    insert_subscription_version,
+    models_upstream_of,
+    price,
+    run_models,
+    unix,
+)
 
 AS_OF = dt.datetime(2026, 4, 15, 7, tzinfo=dt.UTC)
-MRR_TASKS = {
-    "currencies",
-    "stripe_invoices",
-    "stripe_invoice_line_items",
-    "stripe_invoice_lines_for_history_validated",
-    "stripe_invoice_lines_for_history",
-    "quarantine_stripe_invoice_line_items",
-    "fx_rates_monthly",
-    "stripe_subscription_items_validated",
-    "stripe_subscription_items",
-    "quarantine_stripe_subscription_items",
-    "subscription_item_states",
-    "customer_mrr_monthly",
-    "mrr_monthly",
-}
+MRR_TASKS = models_upstream_of("mrr_monthly")
 
 
 @pytest.fixture
@@ -270,7 +264,7 @@ def test_bad_items_are_quarantined_with_reason(raw):
     assert staged + len(reasons) == 5
 
 
-RATE_TASKS = MRR_TASKS | {"compute_ndr", "churn_monthly", "churn_timing_comparison", "cohort_retention", "cohort_retention_average"}
+RATE_TASKS = models_upstream_of("compute_ndr", "churn_monthly", "churn_timing_comparison", "cohort_retention_average")
 
 
 def _rates(conn, as_of=AS_OF):

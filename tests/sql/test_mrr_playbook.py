@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from helpers.models import create_raw_tables, insert_subscription_version, price, run_models
+from helpers.models import create_raw_tables, insert_subscription_version, models_upstream_of, price, run_models
 
 SEED = Path(__file__).resolve().parents[1] / "fixtures" / "mrr_playbook" / "subscription_periods.csv"
 SPINE_START = dt.date(2018, 1, 1)
@@ -89,9 +89,7 @@ def engine_rows(pg_server):
             insert_subscription_version(conn, subscription_id=subscription, customer_id=customer,
                                         updated=f"{end}T00:00:00", status="canceled", items=items)
         conn.commit()
-        run_models(conn, AS_OF, only={"currencies", "fx_rates_monthly", "stripe_subscription_items_validated",
-                                      "stripe_subscription_items", "subscription_item_states",
-                                      "customer_mrr_monthly", "mrr_monthly"})
+        run_models(conn, AS_OF, only=models_upstream_of("mrr_monthly"))
         rows = conn.execute(
             "select customer_id, month_start, mrr, movement from analytics.customer_mrr_monthly "
             "where currency_basis = 'native'"
@@ -124,7 +122,7 @@ def test_customer_months_match_playbook(engine_rows):
 
 def test_monthly_totals_match_playbook(engine_rows):
     expected = defaultdict(lambda: defaultdict(Decimal))
-    for (_, month), (mrr, category) in playbook_movements().items():
+    for (_, month), (mrr, _category) in playbook_movements().items():
         expected[month]["mrr"] += mrr
     previous_by_customer = {}
     for (customer, month), (mrr, category) in sorted(playbook_movements().items(), key=lambda item: item[0][1]):
