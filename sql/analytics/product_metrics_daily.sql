@@ -1,4 +1,4 @@
--- Product activity per UTC day: daily active users (DAU), users active in the 30 days ending
+-- Product activity per complete UTC day: daily active users (DAU), users active in the 30 days ending
 -- that day (MAU), their ratio, and signups. A user is active on a day with any event other
 -- than session_start, session_end and heartbeat.
 with events as (
@@ -65,7 +65,8 @@ days as (
     cross join first_day
     cross join lateral generate_series(
         first_day.activity_date,
-        ((settings.as_of - interval '1 microsecond') at time zone 'UTC')::date,
+        -- Complete UTC days only: the day the interval ends in is still being written.
+        date_trunc('day', settings.as_of at time zone 'UTC') - interval '1 day',
         interval '1 day'
     ) as day_value
 ),
