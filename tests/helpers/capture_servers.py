@@ -1,6 +1,6 @@
 """Servers on 127.0.0.1 that stand in for a Slack incoming webhook and an SMTP server in tests.
 
-Both record what they receive. The webhook answers every POST with a status the test chooses
+Both record what they receive. The webhook replies to every POST with a status the test chooses
 (200 by default). The SMTP server speaks just enough of the protocol for smtplib: greeting,
 EHLO/HELO, MAIL, RCPT, DATA, RSET, NOOP and QUIT, without TLS or authentication.
 """
@@ -8,7 +8,9 @@ EHLO/HELO, MAIL, RCPT, DATA, RSET, NOOP and QUIT, without TLS or authentication.
 from __future__ import annotations
 
 import email
+import html
 import json
+import re
 import socketserver
 import threading
 from dataclasses import dataclass
@@ -27,7 +29,7 @@ class WebhookRequest:
 
 
 class WebhookServer:
-    """An HTTP server that records JSON POST bodies and answers with `status`."""
+    """An HTTP server that records JSON POST bodies and replies with `status`."""
 
     def __init__(self, status: int = 200) -> None:
         self.status = status
@@ -93,6 +95,11 @@ class ReceivedMail:
             if part.get_content_maintype() == "text":
                 parts.append(part.get_payload(decode=True).decode(part.get_content_charset() or "utf-8"))
         return "\n".join(parts)
+
+    @property
+    def text(self) -> str:
+        """The body with HTML tags removed and entities decoded, as a reader sees it."""
+        return html.unescape(re.sub(r"<[^>]+>", "", self.body))
 
 
 class SmtpServer:

@@ -126,7 +126,7 @@ def test_webhook_500_falls_back_to_email(
     assert len(smtp_server.messages) == 1
     assert smtp_server.messages[0].subject == "[CRITICAL] mrr_drop_alert for 2026-11"
     assert smtp_server.messages[0].recipients == ("michael@cloudflow.io", "emily@cloudflow.io")
-    assert "88,000.00 USD now against 100,000.00 USD" in smtp_server.messages[0].body
+    assert "88,000.00 USD now against 100,000.00 USD" in smtp_server.messages[0].text
     assert _history(warehouse_db)[0][2] == "email_executives"
 
 
