@@ -21,7 +21,7 @@ class EvaluateAlertsOperator(BaseOperator):
     in ``analytics.alert_history``. A fired rule is claimed in ``analytics.alert_deliveries``
     under the key (rule, month) before it is sent, so reruns and retries of the same interval
     do not send it again. The task fails after evaluating every rule when a fired alert
-    reached none of its channels or a metric query failed; a retry then resends only the
+    reached none of its channels or a metric query failed. A retry then resends only the
     alerts whose delivery failed.
 
     :param config_path: alerts file to load at run time; default include/config/alerts.yml.
