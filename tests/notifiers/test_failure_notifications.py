@@ -13,7 +13,9 @@ from helpers.notification_fixtures import unused_port
 from saas_metrics.alerts.config import load_alerts_config
 from saas_metrics.notifiers.delivery import Message
 from saas_metrics.notifiers.failure import (
+    FailedTask,
     PipelineFailureCallback,
+    build_failure_message,
     clear_command,
     failure_callbacks,
     is_last_try,
@@ -252,6 +254,29 @@ def test_clear_command_escapes_task_id():
         "airflow tasks clear saas_metrics_daily -t '^compute_mrr\\.mrr_monthly$' -d "
         "-s 2026-11-20T07:00:00+00:00 -e 2026-11-20T07:00:00+00:00"
     )
+
+
+def test_backfill_uses_interval_start():
+    # `airflow dags test saas_metrics_daily 2026-11-20T07:00` runs the interval that the
+    # timetable places at logical date 2026-11-19T07:00.
+    failed = FailedTask(
+        dag_id="saas_metrics_daily",
+        task_id="load_demo_data",
+        run_id="manual__x",
+        clear_number=0,
+        try_number=1,
+        max_tries=0,
+        logical_date=NOVEMBER_20,
+        data_interval_start=NOVEMBER_20 - dt.timedelta(days=1),
+        data_interval_end=NOVEMBER_20,
+        error="RuntimeError: boom",
+        log_url=None,
+        blocked_tasks=(),
+        last_success="none before this run",
+    )
+    text = build_failure_message(failed).text
+    assert "--from-date 2026-11-19T07:00:00+00:00 --to-date 2026-11-19T07:00:00+00:00" in text
+    assert "-s 2026-11-20T07:00:00+00:00 -e 2026-11-20T07:00:00+00:00" in text
 
 
 def test_callback_error_is_logged_not_raised(tmp_path, caplog):

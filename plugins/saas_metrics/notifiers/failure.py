@@ -146,9 +146,13 @@ def clear_command(dag_id: str, task_id: str, logical_date: dt.datetime) -> str:
     )
 
 
-def backfill_command(dag_id: str, logical_date: dt.datetime) -> str:
-    """Return the CLI command that reruns the failed run as a one-run backfill."""
-    moment = logical_date.isoformat()
+def backfill_command(dag_id: str, run_date: dt.datetime) -> str:
+    """Return the CLI command that reruns the run at `run_date` as a one-run backfill.
+
+    Backfill selects runs by the timetable's logical date, which is the data interval start
+    for CronDataIntervalTimetable and for trigger timetables without an interval.
+    """
+    moment = run_date.isoformat()
     return shlex.join(
         [
             "airflow",
@@ -166,14 +170,20 @@ def backfill_command(dag_id: str, logical_date: dt.datetime) -> str:
     )
 
 
-def _rerun_lines(dag_id: str, task_id: str, logical_date: dt.datetime | None) -> list[str]:
+def _rerun_lines(
+    dag_id: str, task_id: str, logical_date: dt.datetime | None, interval_start: dt.datetime | None
+) -> list[str]:
     if logical_date is None:
         return ["Rerun: this run has no logical date, so clear the task in the UI (Grid view, Clear)."]
+    # A manual run (or `airflow dags test`) can have a logical date that is not the timetable's
+    # logical date of its interval, so the backfill is placed by the interval start.
+    # NOTE: for a CronTriggerTimetable with an interval the timetable's logical date is the
+    # interval end, and this backfill command would select the next run instead.
     return [
         "Rerun this task and everything downstream of it in this run (after fixing the cause):",
         f"  {clear_command(dag_id, task_id, logical_date)}",
         "Or rerun the whole run as a backfill (needs a running scheduler and API server):",
-        f"  {backfill_command(dag_id, logical_date)}",
+        f"  {backfill_command(dag_id, interval_start or logical_date)}",
     ]
 
 
@@ -195,7 +205,7 @@ def build_failure_message(failed: FailedTask) -> Message:
         f"Last successful run: {failed.last_success}",
         "",
         "What to do: read the log, then the triage notes in the DAG's documentation (DAG page, Docs).",
-        *_rerun_lines(failed.dag_id, failed.task_id, failed.logical_date),
+        *_rerun_lines(failed.dag_id, failed.task_id, failed.logical_date, failed.data_interval_start),
         "",
         "Other tasks of this run that fail as well send no further message.",
     ]
@@ -283,8 +293,10 @@ def build_board_report_held_message(
 ) -> Message:
     ti = context["ti"]
     tolerance_text = f" (tolerance {Decimal(str(tolerance)):.2%})" if tolerance is not None else ""
-    logical_date = _first_present(
-        context.get("logical_date"), getattr(context.get("dag_run"), "logical_date", None)
+    dag_run = context.get("dag_run")
+    logical_date = _first_present(context.get("logical_date"), getattr(dag_run, "logical_date", None))
+    interval_start = _first_present(
+        context.get("data_interval_start"), getattr(dag_run, "data_interval_start", None)
     )
     lines = [
         f"The board report for {month} is held: the metrics engine's ARR and finance's ARR differ by "
@@ -295,7 +307,7 @@ def build_board_report_held_message(
         f"What to do: finance and data-platform compare analytics.mrr_reconciliation for {month} by currency "
         "and explain the difference (missing invoices, FX rates, timestamps in local time). The report "
         "stays held until the reconciliation passes.",
-        *_rerun_lines(ti.dag_id, ti.task_id, logical_date),
+        *_rerun_lines(ti.dag_id, ti.task_id, logical_date, interval_start),
         "",
         f"Run: {ti.dag_id} / {ti.run_id}, task {ti.task_id}",
     ]
