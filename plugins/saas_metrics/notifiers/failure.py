@@ -47,7 +47,7 @@ class FailedTask:
     data_interval_end: dt.datetime | None
     error: str
     log_url: str | None
-    blocked_tasks: tuple[str, ...]
+    blocked_tasks: tuple[str, ...] | None
     last_success: str
 
 
@@ -96,11 +96,19 @@ def _log_url(ti) -> str | None:
         return None
 
 
+def _blocked_tasks(task) -> tuple[str, ...] | None:
+    """Return the ids of every task downstream of `task`, or None when they cannot be read."""
+    try:
+        return tuple(sorted(task.get_flat_relative_ids(upstream=False)))
+    except Exception as error:
+        log.warning("Could not list the downstream tasks of %s: %s", getattr(task, "task_id", "?"), error)
+        return None
+
+
 def failed_task_from_context(context) -> FailedTask:
     ti = context["ti"]
     task = context.get("task") or getattr(ti, "task", None)
     dag_run = context.get("dag_run")
-    blocked = tuple(sorted(task.get_flat_relative_ids(upstream=False))) if task is not None else ()
     return FailedTask(
         dag_id=ti.dag_id,
         task_id=ti.task_id,
@@ -117,7 +125,7 @@ def failed_task_from_context(context) -> FailedTask:
         ),
         error=_describe_error(context.get("exception")),
         log_url=_log_url(ti),
-        blocked_tasks=blocked,
+        blocked_tasks=_blocked_tasks(task),
         last_success=_last_success(ti),
     )
 
@@ -191,9 +199,13 @@ def build_failure_message(failed: FailedTask) -> Message:
     tries = f"try {failed.try_number}" + (
         f" of {failed.max_tries + 1}" if failed.max_tries is not None else ""
     )
-    blocked = ", ".join(failed.blocked_tasks[:MAX_BLOCKED_TASKS_SHOWN]) or "none"
-    if len(failed.blocked_tasks) > MAX_BLOCKED_TASKS_SHOWN:
-        blocked += f" and {len(failed.blocked_tasks) - MAX_BLOCKED_TASKS_SHOWN} more"
+    if failed.blocked_tasks is None:
+        blocked_line = "Blocked downstream tasks: unknown (see the Grid view)"
+    else:
+        shown = ", ".join(failed.blocked_tasks[:MAX_BLOCKED_TASKS_SHOWN]) or "none"
+        if len(failed.blocked_tasks) > MAX_BLOCKED_TASKS_SHOWN:
+            shown += f" and {len(failed.blocked_tasks) - MAX_BLOCKED_TASKS_SHOWN} more"
+        blocked_line = f"Blocked downstream tasks ({len(failed.blocked_tasks)}): {shown}"
     lines = [
         f"DAG: {failed.dag_id}",
         f"Task: {failed.task_id} ({tries}, no retries left)",
@@ -201,7 +213,7 @@ def build_failure_message(failed: FailedTask) -> Message:
         f"Data interval: {_iso(failed.data_interval_start)} to {_iso(failed.data_interval_end)}",
         f"Error: {failed.error}",
         f"Log: {failed.log_url or 'not available'}",
-        f"Blocked downstream tasks ({len(failed.blocked_tasks)}): {blocked}",
+        blocked_line,
         f"Last successful run: {failed.last_success}",
         "",
         "What to do: read the log, then the triage notes in the DAG's documentation (DAG page, Docs).",
