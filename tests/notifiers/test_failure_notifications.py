@@ -248,6 +248,12 @@ def test_up_for_retry_state_is_not_last():
     assert not is_last_try(_context(try_number=3, max_tries=2, state="up_for_retry"))
 
 
+def test_up_for_retry_enum_is_not_last():
+    from airflow.sdk import TaskInstanceState
+
+    assert not is_last_try(_context(try_number=3, max_tries=2, state=TaskInstanceState.UP_FOR_RETRY))
+
+
 def test_clear_command_escapes_task_id():
     command = clear_command("saas_metrics_daily", "compute_mrr.mrr_monthly", NOVEMBER_20)
     assert command == (

@@ -5,11 +5,12 @@ DAG's ``default_args``). They run in the task's own process, so they behave the 
 scheduler, ``airflow dags test`` and ``airflow tasks test``. DAG-level callbacks would run in
 the dag-processor, and on Airflow 3.3.2 a notifier used as a DAG-level callback fails under
 ``airflow dags test``. Airflow calls ``on_failure_callback`` only after a task's last try, and
-a retry calls ``on_retry_callback`` instead. The callback checks the try number as well,
-because a task killed by a heartbeat timeout can reach it with tries left.
+a retry calls ``on_retry_callback`` instead. The callback checks the try number as well, in
+case a failure path outside the task runner (such as a heartbeat timeout handled by the
+scheduler) calls it while tries are left.
 
-Several tasks of one run can fail; the first callback to claim the run sends the message and
-the others send nothing (see notification_log). A callback never raises: any error of its own
+Several tasks of one run can fail. The first callback to claim the run sends the message and
+the others send nothing (see notification_log). A callback raises no Exception: any error of its own
 is logged with its traceback, and the task's failure is reported by Airflow as usual.
 """
 
@@ -58,7 +59,8 @@ def _first_present(*values):
 def is_last_try(context) -> bool:
     """Return False when the failed task still has a retry left."""
     ti = context["ti"]
-    state = str(getattr(ti, "state", "") or "")
+    # str() of the state enum is "TaskInstanceState.UP_FOR_RETRY", of a plain string "up_for_retry".
+    state = str(getattr(ti, "state", "") or "").lower()
     if state.endswith("up_for_retry"):
         return False
     try_number = getattr(ti, "try_number", None)
@@ -202,10 +204,10 @@ def build_failure_message(failed: FailedTask) -> Message:
     if failed.blocked_tasks is None:
         blocked_line = "Blocked downstream tasks: unknown (see the Grid view)"
     else:
-        shown = ", ".join(failed.blocked_tasks[:MAX_BLOCKED_TASKS_SHOWN]) or "none"
+        listed = ", ".join(failed.blocked_tasks[:MAX_BLOCKED_TASKS_SHOWN]) or "none"
         if len(failed.blocked_tasks) > MAX_BLOCKED_TASKS_SHOWN:
-            shown += f" and {len(failed.blocked_tasks) - MAX_BLOCKED_TASKS_SHOWN} more"
-        blocked_line = f"Blocked downstream tasks ({len(failed.blocked_tasks)}): {shown}"
+            listed += f" and {len(failed.blocked_tasks) - MAX_BLOCKED_TASKS_SHOWN} more"
+        blocked_line = f"Blocked downstream tasks ({len(failed.blocked_tasks)}): {listed}"
     lines = [
         f"DAG: {failed.dag_id}",
         f"Task: {failed.task_id} ({tries}, no retries left)",
