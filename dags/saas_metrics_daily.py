@@ -34,7 +34,9 @@ import pendulum
 from airflow.sdk import DAG, CronDataIntervalTimetable, Param, TaskGroup, chain, task
 
 from saas_metrics.config import load_metrics_config
-from saas_metrics.models import OPEN_MONTH_FILTER, quarantine_model, sql_model
+from saas_metrics.models import MONTH_WINDOW_FILTER, day_window_filter, quarantine_model, sql_model
+from saas_metrics.notifiers.failure import failure_callbacks
+from saas_metrics.operators.alerts import evaluate_alerts_task
 from saas_metrics.paths import SQL_DIR
 
 CONFIG = load_metrics_config()
@@ -53,6 +55,7 @@ with DAG(
         # Local runs (make demo, tests) set SAAS_METRICS_TASK_RETRIES=0 to fail fast.
         "retries": int(os.environ.get("SAAS_METRICS_TASK_RETRIES", "2")),
         "retry_delay": pendulum.duration(minutes=5),
+        "on_failure_callback": failure_callbacks(),
     },
     params={
         "demo_seed": Param(42, type="integer", description="Seed of the demo data generator"),
@@ -87,10 +90,22 @@ with DAG(
 
     demo_data = load_demo_data()
 
+    @task
+    def plan_recompute(data_interval_end=None):
+        from airflow.providers.postgres.hooks.postgres import PostgresHook
+
+        from saas_metrics.incremental import plan_recompute as make_plan
+
+        with PostgresHook(postgres_conn_id="warehouse").get_conn() as conn:
+            return make_plan(conn, data_interval_end=data_interval_end, config=CONFIG).as_xcom()
+
+    recompute_plan = plan_recompute()
+
     with TaskGroup("normalize_timezones") as normalize_timezones:
         product_models = []
         for table in PRODUCT_TABLES:
             rule = CONFIG.correction_for(f"raw_product.{table}")
+            is_events = table == "events"
             product_models.append(
                 sql_model(
                     f"staging/product_{table}.sql",
@@ -100,6 +115,13 @@ with DAG(
                         "local_time_zone": rule.local_time_zone if rule else "UTC",
                         "local_time_markers": list(rule.marker_values) if rule else [],
                     },
+                    incremental=is_events,
+                    materialization="partition" if is_events else "table",
+                    partition_filter=(
+                        "occurred_at >= (%(recompute_from)s::date - 1)::timestamp at time zone 'UTC'"
+                        if is_events
+                        else None
+                    ),
                 )
             )
 
@@ -141,22 +163,37 @@ with DAG(
             "analytics/customer_mrr_monthly.sql",
             config=CONFIG,
             materialization="partition",
-            partition_filter=OPEN_MONTH_FILTER,
+            partition_filter=MONTH_WINDOW_FILTER,
+            incremental=True,
             params={"churn_timing": CONFIG.churn_timing},
         )
         mrr_monthly = sql_model(
             "analytics/mrr_monthly.sql",
             config=CONFIG,
             materialization="partition",
-            partition_filter=OPEN_MONTH_FILTER,
+            partition_filter=MONTH_WINDOW_FILTER,
+            incremental=True,
         )
         chain(customer_mrr, mrr_monthly)
 
-    compute_ndr = sql_model("analytics/ndr_monthly.sql", config=CONFIG, task_id="compute_ndr")
+    compute_ndr = sql_model(
+        "analytics/ndr_monthly.sql",
+        config=CONFIG,
+        task_id="compute_ndr",
+        materialization="partition",
+        partition_filter=MONTH_WINDOW_FILTER,
+        incremental=True,
+    )
 
     with TaskGroup("compute_churn") as compute_churn:
         sql_model("analytics/churn_monthly.sql", config=CONFIG)
-        sql_model("analytics/churn_timing_comparison.sql", config=CONFIG)
+        sql_model(
+            "analytics/churn_timing_comparison.sql",
+            config=CONFIG,
+            materialization="partition",
+            partition_filter=MONTH_WINDOW_FILTER,
+            incremental=True,
+        )
 
     with TaskGroup("compute_cohorts") as compute_cohorts:
         cohort_retention = sql_model("analytics/cohort_retention.sql", config=CONFIG)
@@ -165,7 +202,12 @@ with DAG(
         chain(cohort_retention, cohort_average)
 
     compute_product_metrics = sql_model(
-        "analytics/product_metrics_daily.sql", config=CONFIG, task_id="compute_product_metrics"
+        "analytics/product_metrics_daily.sql",
+        config=CONFIG,
+        task_id="compute_product_metrics",
+        materialization="partition",
+        partition_filter=day_window_filter("activity_date"),
+        incremental=True,
     )
 
     with TaskGroup("compute_infrastructure_costs") as compute_infrastructure_costs:
@@ -173,13 +215,47 @@ with DAG(
         aws_quarantine = quarantine_model(
             "staging/quarantine_aws_costs.sql", config=CONFIG, source_table="raw_aws_cost.cost_and_usage"
         )
-        cost_daily = sql_model("analytics/infrastructure_cost_daily.sql", config=CONFIG)
-        cost_by_service = sql_model("analytics/infrastructure_cost_by_service_daily.sql", config=CONFIG)
+        cost_daily = sql_model(
+            "analytics/infrastructure_cost_daily.sql",
+            config=CONFIG,
+            materialization="partition",
+            partition_filter=day_window_filter("cost_date"),
+            incremental=True,
+        )
+        cost_by_service = sql_model(
+            "analytics/infrastructure_cost_by_service_daily.sql",
+            config=CONFIG,
+            materialization="partition",
+            partition_filter=day_window_filter("cost_date"),
+            incremental=True,
+        )
         chain(aws_costs, [aws_quarantine, cost_daily, cost_by_service])
 
-    compute_segments = sql_model("analytics/segment_metrics.sql", config=CONFIG, task_id="compute_segments")
+    compute_segments = sql_model(
+        "analytics/segment_metrics.sql",
+        config=CONFIG,
+        task_id="compute_segments",
+        materialization="partition",
+        partition_filter=MONTH_WINDOW_FILTER,
+        incremental=True,
+    )
 
-    chain(setup_warehouse, demo_data, normalize_timezones, stage_stripe, subscription_states, compute_mrr)
-    chain(compute_mrr, [compute_ndr, compute_churn, compute_cohorts, compute_segments])
+    evaluate_alerts = evaluate_alerts_task()
+
+    @task
+    def save_pipeline_state(plan: dict):
+        from airflow.providers.postgres.hooks.postgres import PostgresHook
+
+        from saas_metrics.incremental import save_pipeline_state as save_state
+
+        with PostgresHook(postgres_conn_id="warehouse").get_conn() as conn:
+            save_state(conn, plan)
+
+    pipeline_state = save_pipeline_state(recompute_plan)
+
+    metrics = [compute_ndr, compute_churn, compute_cohorts, compute_segments, compute_infrastructure_costs]
+    chain(setup_warehouse, demo_data, recompute_plan, normalize_timezones, stage_stripe, subscription_states)
+    chain(subscription_states, compute_mrr, [compute_ndr, compute_churn, compute_cohorts, compute_segments])
     chain(normalize_timezones, compute_product_metrics, compute_infrastructure_costs)
     chain(normalize_timezones, [product_cohorts, compute_segments])
+    chain(metrics, evaluate_alerts, pipeline_state)

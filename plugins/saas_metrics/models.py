@@ -7,12 +7,25 @@ from typing import Any
 from saas_metrics.config import MetricsConfig
 from saas_metrics.operators.sql_transform import SqlTransformOperator
 
-# Bound by every model: the end of the run's data interval is the "now" of the run, and the
-# month still open at that instant (in the reporting time zone) is the last month written.
-OPEN_MONTH_FILTER = (
-    "month_start <= date_trunc('month', "
-    "(%(as_of)s::timestamptz - interval '1 microsecond') at time zone %(reporting_time_zone)s)::date"
+# The end of the run's data interval is the "now" of every model. Incremental models rewrite
+# the months from the plan's `recompute_from` (see saas_metrics.incremental) up to the month
+# still open at that instant in the reporting time zone; later months are left alone.
+OPEN_MONTH = (
+    "date_trunc('month', (%(as_of)s::timestamptz - interval '1 microsecond') "
+    "at time zone %(reporting_time_zone)s)::date"
 )
+MONTH_WINDOW_FILTER = f"month_start >= %(recompute_from)s::date and month_start <= {OPEN_MONTH}"
+
+
+def day_window_filter(column: str) -> str:
+    """Partition of a daily table: the recomputed days, up to the last complete UTC day."""
+    return (
+        f"{column} >= %(recompute_from)s::date "
+        f"and {column} < (%(as_of)s::timestamptz at time zone 'UTC')::date"
+    )
+
+
+RECOMPUTE_FROM = "{{ ti.xcom_pull(task_ids='plan_recompute')['recompute_from'] }}"
 
 
 def sql_model(
@@ -25,8 +38,13 @@ def sql_model(
     parameters: dict[str, Any] | None = None,
     params: dict[str, Any] | None = None,
     task_id: str | None = None,
+    incremental: bool = False,
 ) -> SqlTransformOperator:
-    """Create the task that runs sql/<path> and writes `target` (default: the path's layer.name)."""
+    """Create the task that runs sql/<path> and writes `target` (default: the path's layer.name).
+
+    With `incremental`, the model also gets the bound parameter `recompute_from` from the
+    plan_recompute task, which must run upstream.
+    """
     layer, name = path.removesuffix(".sql").split("/")[-2:]
     return SqlTransformOperator(
         task_id=task_id or name,
@@ -37,6 +55,7 @@ def sql_model(
         parameters={
             "as_of": "{{ data_interval_end }}",
             **config.sql_parameters(),
+            **({"recompute_from": RECOMPUTE_FROM} if incremental else {}),
             **(parameters or {}),
         },
         params=params or {},

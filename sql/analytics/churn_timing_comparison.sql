@@ -1,6 +1,8 @@
 -- The churn-definition experiment: per month, MRR and churn under each churn timing side by
 -- side, in the reporting currency, on the same data. The configured timing is the one the
--- other analytics tables use; this table shows what the other two would report.
+-- other analytics tables use; this table shows what the other two would report. Months from
+-- the bound recompute_from to the open month are written (the month before is computed for
+-- the churn of the first one).
 {% from 'macros/mrr.sql' import snapshot_months, subscription_mrr with context %}
 {% set timings = ['ended', 'scheduled', 'paid_through'] %}
 with settings as (
@@ -8,7 +10,9 @@ with settings as (
         {{ bind('reporting_time_zone') }}::text as time_zone,
         lower({{ bind('reporting_currency') }}::text) as reporting_currency,
         {{ bind('discount_policy') }}::text as discount_policy,
-        {{ bind('as_of') }}::timestamptz as as_of
+        {{ bind('as_of') }}::timestamptz as as_of,
+        {{ bind('recompute_from') }}::date as recompute_from,
+        ({{ bind('recompute_from') }}::date - interval '1 month')::date as window_start
 ),
 
 states as (
@@ -116,6 +120,7 @@ final as (
             ) as {{ timing }}_churned_mrr{% if not loop.last %},{% endif %}
         {% endfor %}
     from dense
+    where month_start >= (select settings.recompute_from from settings)
     group by month_start
 )
 

@@ -2,13 +2,18 @@
 -- to the reporting currency ("reporting"). A month's MRR is the end-of-month snapshot: the
 -- states in force at the first instant of the next month in the reporting time zone, or at the
 -- end of the run's data interval for the month still open (marked provisional).
+-- Only the months from the bound recompute_from to the open month are computed; the month
+-- before them is computed too, for the movements of the first one, and earlier months are
+-- read back from this table only for each customer's first active month.
 {% from 'macros/mrr.sql' import snapshot_months, subscription_mrr with context %}
 with settings as (
     select
         {{ bind('reporting_time_zone') }}::text as time_zone,
         lower({{ bind('reporting_currency') }}::text) as reporting_currency,
         {{ bind('discount_policy') }}::text as discount_policy,
-        {{ bind('as_of') }}::timestamptz as as_of
+        {{ bind('as_of') }}::timestamptz as as_of,
+        {{ bind('recompute_from') }}::date as recompute_from,
+        ({{ bind('recompute_from') }}::date - interval '1 month')::date as window_start
 ),
 
 states as (
@@ -107,7 +112,19 @@ customer_mrr as (
     group by reporting_currency, customer_id, month_start
 ),
 
-customer_spans as (
+earlier_first_active as (
+    select
+        earlier_rows.currency_basis,
+        earlier_rows.currency,
+        earlier_rows.customer_id,
+        min(earlier_rows.cohort_month) as first_active_month
+    from analytics.customer_mrr_monthly as earlier_rows
+    cross join settings
+    where earlier_rows.month_start < settings.recompute_from
+    group by earlier_rows.currency_basis, earlier_rows.currency, earlier_rows.customer_id
+),
+
+window_spans as (
     select
         currency_basis,
         currency,
@@ -116,6 +133,20 @@ customer_spans as (
     from customer_mrr
     group by currency_basis, currency, customer_id
     having min(month_start) filter (where mrr > 0) is not null
+),
+
+customer_spans as (
+    select
+        window_spans.currency_basis,
+        window_spans.currency,
+        window_spans.customer_id,
+        least(window_spans.first_active_month, earlier_first_active.first_active_month) as first_active_month
+    from window_spans
+    left join earlier_first_active
+        on
+            window_spans.currency_basis = earlier_first_active.currency_basis
+            and window_spans.currency = earlier_first_active.currency
+            and window_spans.customer_id = earlier_first_active.customer_id
 ),
 
 dense as (
@@ -155,27 +186,30 @@ with_previous as (
 
 final as (
     select
-        month_start,
-        currency_basis,
-        currency,
-        customer_id,
-        mrr,
-        previous_mrr,
-        mrr - previous_mrr as mrr_change,
+        with_previous.month_start,
+        with_previous.currency_basis,
+        with_previous.currency,
+        with_previous.customer_id::text as customer_id,
+        with_previous.mrr,
+        with_previous.previous_mrr,
+        with_previous.mrr - with_previous.previous_mrr as mrr_change,
         case
-            when mrr > 0 and month_start = first_active_month then 'new'
-            when mrr = 0 and previous_mrr > 0 then 'churn'
-            when mrr > 0 and previous_mrr = 0 then 'reactivation'
-            when mrr > previous_mrr then 'expansion'
-            when mrr < previous_mrr then 'contraction'
+            when with_previous.mrr > 0 and with_previous.month_start = with_previous.first_active_month then 'new'
+            when with_previous.mrr = 0 and with_previous.previous_mrr > 0 then 'churn'
+            when with_previous.mrr > 0 and with_previous.previous_mrr = 0 then 'reactivation'
+            when with_previous.mrr > with_previous.previous_mrr then 'expansion'
+            when with_previous.mrr < with_previous.previous_mrr then 'contraction'
             else 'none'
         end as movement,
-        first_active_month as cohort_month,
-        is_provisional,
-        snapshot_at,
-        as_of
+        with_previous.first_active_month as cohort_month,
+        with_previous.is_provisional,
+        with_previous.snapshot_at,
+        with_previous.as_of
     from with_previous
-    where mrr > 0 or previous_mrr > 0
+    cross join settings
+    where
+        (with_previous.mrr > 0 or with_previous.previous_mrr > 0)
+        and with_previous.month_start >= settings.recompute_from
 )
 
 select * from final

@@ -1,7 +1,11 @@
 -- AWS cost per UTC day and service, with the service's share of the day's total.
+-- Days from the bound recompute_from up to the last complete UTC day are written.
 with costs as (
     select * from staging.aws_costs_daily
-    where rejection_reason is null
+    where
+        rejection_reason is null
+        and cost_date >= {{ bind('recompute_from') }}::date
+        and cost_date < ({{ bind('as_of') }}::timestamptz at time zone 'UTC')::date
 ),
 
 by_service as (

@@ -1,8 +1,12 @@
 -- AWS cost per UTC day, per active user (DAU from analytics.product_metrics_daily).
 -- cost_per_active_user is null on a day without active users.
+-- Days from the bound recompute_from up to the last complete UTC day are written.
 with costs as (
     select * from staging.aws_costs_daily
-    where rejection_reason is null
+    where
+        rejection_reason is null
+        and cost_date >= {{ bind('recompute_from') }}::date
+        and cost_date < ({{ bind('as_of') }}::timestamptz at time zone 'UTC')::date
 ),
 
 product as (

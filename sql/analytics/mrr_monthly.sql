@@ -4,16 +4,19 @@
 with settings as (
     select
         {{ bind('reporting_time_zone') }}::text as time_zone,
-        {{ bind('as_of') }}::timestamptz as as_of
+        {{ bind('as_of') }}::timestamptz as as_of,
+        {{ bind('recompute_from') }}::date as recompute_from
 ),
 
 customer_mrr as (
     select customer_mrr_monthly.*
     from analytics.customer_mrr_monthly
     cross join settings
-    where customer_mrr_monthly.month_start <= date_trunc(
-        'month', (settings.as_of - interval '1 microsecond') at time zone settings.time_zone
-    )::date
+    where
+        customer_mrr_monthly.month_start >= settings.recompute_from
+        and customer_mrr_monthly.month_start <= date_trunc(
+            'month', (settings.as_of - interval '1 microsecond') at time zone settings.time_zone
+        )::date
 ),
 
 aggregated as (

@@ -3,14 +3,27 @@
 -- GRR = (start - contraction - churn) / start, excluding new and reactivated MRR.
 -- Trailing twelve months: NDR = MRR at the end of M from the customers paying at the end of
 -- M-12, divided by their MRR at the end of M-12; GDR caps each customer's end MRR at its base.
-with customer_mrr as (
+with settings as (
+    select
+        {{ bind('recompute_from') }}::date as recompute_from,
+        date_trunc(
+            'month', ({{ bind('as_of') }}::timestamptz - interval '1 microsecond') at time zone
+            {{ bind('reporting_time_zone') }}::text
+        )::date as open_month
+),
+
+customer_mrr as (
     select * from analytics.customer_mrr_monthly
     where currency_basis = 'reporting'
 ),
 
 monthly as (
-    select * from analytics.mrr_monthly
-    where currency_basis = 'reporting'
+    select mrr_monthly.*
+    from analytics.mrr_monthly
+    cross join settings
+    where
+        mrr_monthly.currency_basis = 'reporting'
+        and mrr_monthly.month_start between settings.recompute_from and settings.open_month
 ),
 
 base_customers as (

@@ -1,13 +1,21 @@
 -- Product activity per complete UTC day: daily active users (DAU), users active in the 30 days ending
 -- that day (MAU), their ratio, and signups. A user is active on a day with any event other
 -- than session_start, session_end and heartbeat.
-with events as (
-    select * from staging.product_events
-    where event_name not in ('session_start', 'session_end', 'heartbeat')
+-- Days from the bound recompute_from are written; events from 31 days earlier are read so
+-- that the first written day's MAU sees its whole 30-day window.
+with settings as (
+    select
+        {{ bind('as_of') }}::timestamptz as as_of,
+        {{ bind('recompute_from') }}::date as recompute_from
 ),
 
-settings as (
-    select {{ bind('as_of') }}::timestamptz as as_of
+events as (
+    select product_events.*
+    from staging.product_events
+    cross join settings
+    where
+        product_events.event_name not in ('session_start', 'session_end', 'heartbeat')
+        and product_events.occurred_at >= (settings.recompute_from - 31)::timestamp at time zone 'UTC'
 ),
 
 user_days as (
@@ -119,12 +127,14 @@ final as (
     from days
     inner join mau_by_day
         on days.activity_date = mau_by_day.activity_date
+    cross join settings
     left join daily_active
         on days.activity_date = daily_active.activity_date
     left join workspace_signups
         on days.activity_date = workspace_signups.signup_date
     left join user_signups
         on days.activity_date = user_signups.signup_date
+    where days.activity_date >= settings.recompute_from
 )
 
 select * from final

@@ -5,7 +5,13 @@
 with settings as (
     select
         {{ bind('reporting_time_zone') }}::text as time_zone,
-        {{ bind('as_of') }}::timestamptz as as_of
+        {{ bind('as_of') }}::timestamptz as as_of,
+        {{ bind('recompute_from') }}::date as recompute_from,
+        ({{ bind('recompute_from') }}::date - interval '1 month')::date as window_start,
+        date_trunc(
+            'month', ({{ bind('as_of') }}::timestamptz - interval '1 microsecond') at time zone
+            {{ bind('reporting_time_zone') }}::text
+        )::date as open_month
 ),
 
 segments as (
@@ -19,8 +25,12 @@ segments as (
 ),
 
 customer_mrr as (
-    select * from analytics.customer_mrr_monthly
-    where currency_basis = 'reporting'
+    select customer_mrr_monthly.*
+    from analytics.customer_mrr_monthly
+    cross join settings
+    where
+        customer_mrr_monthly.currency_basis = 'reporting'
+        and customer_mrr_monthly.month_start between settings.window_start and settings.open_month
 ),
 
 customer_segments as (
@@ -68,7 +78,9 @@ account_events as (
     inner join workspaces
         on events.workspace_id = workspaces.workspace_id
     cross join settings
-    where events.event_name not in ('session_start', 'session_end', 'heartbeat')
+    where
+        events.event_name not in ('session_start', 'session_end', 'heartbeat')
+        and events.occurred_at >= settings.recompute_from::timestamp at time zone settings.time_zone
 ),
 
 account_user_days as (
@@ -139,7 +151,7 @@ paying as (
         on
             with_previous_segment.customer_id = account_months.customer_id
             and with_previous_segment.month_start = account_months.month_start
-    where with_previous_segment.mrr > 0
+    where with_previous_segment.mrr > 0 and with_previous_segment.month_start >= (select settings.recompute_from from settings)
     group by with_previous_segment.month_start, with_previous_segment.segment_name
 ),
 
@@ -150,7 +162,7 @@ churned as (
         count(*) filter (where movement = 'churn') as churned_accounts,
         count(*) as starting_accounts
     from with_previous_segment
-    where previous_segment_name is not null
+    where previous_segment_name is not null and month_start >= (select settings.recompute_from from settings)
     group by month_start, previous_segment_name
 ),
 

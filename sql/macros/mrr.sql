@@ -1,10 +1,13 @@
 {#
     Building blocks shared by the models that compute MRR at month-end snapshots. The caller
-    defines the CTEs `settings` (time_zone, discount_policy, as_of) and `states`
+    defines the CTEs `settings` (time_zone, discount_policy, as_of, window_start) and `states`
     (core.subscription_item_states).
 #}
 
-{# One row per month from the first state's month to the month open at settings.as_of. #}
+{#
+    One row per month from settings.window_start (or the first state's month, if later) to the
+    month open at settings.as_of.
+#}
 {% macro snapshot_months() -%}
     select
         month_local::date as month_start,
@@ -14,7 +17,10 @@
     from settings
     cross join (select min(valid_from) as first_valid_from from states) as first_state
     cross join lateral generate_series(
-        date_trunc('month', first_state.first_valid_from at time zone settings.time_zone),
+        greatest(
+            date_trunc('month', first_state.first_valid_from at time zone settings.time_zone),
+            settings.window_start::timestamp
+        ),
         date_trunc('month', (settings.as_of - interval '1 microsecond') at time zone settings.time_zone),
         interval '1 month'
     ) as month_local

@@ -25,3 +25,28 @@ as $$
         when value ~ '^\s*[-+]?([0-9]+(\.[0-9]*)?|\.[0-9]+)([eE][-+]?[0-9]+)?\s*$' then value::numeric
     end;
 $$;
+
+-- Tables that incremental models read back (earlier months) before writing, so they must
+-- exist before the first run. Columns match the models' output exactly; the transform
+-- operator refuses to write when they differ.
+create table if not exists analytics.customer_mrr_monthly (
+    month_start date,
+    currency_basis text,
+    currency text,
+    customer_id text,
+    mrr numeric,
+    previous_mrr numeric,
+    mrr_change numeric,
+    movement text,
+    cohort_month date,
+    is_provisional boolean,
+    snapshot_at timestamp with time zone,
+    as_of timestamp with time zone
+);
+
+-- What the last successful daily run processed (see saas_metrics.incremental).
+create table if not exists analytics.pipeline_state (
+    state_key text primary key,
+    state_value jsonb not null,
+    updated_at timestamp with time zone not null default now()
+);

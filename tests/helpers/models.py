@@ -40,8 +40,13 @@ def run_models(
     only: set[str] | None = None,
     parameters: dict | None = None,
     params: dict | None = None,
+    recompute_from: str = "1970-01-01",
 ):
-    """Render and run every model task (or those named in `only`, without group prefix) as of `as_of`."""
+    """Render and run every model task (or those named in `only`, without group prefix) as of `as_of`.
+
+    Incremental models get `recompute_from` as if the plan_recompute task had returned it; the
+    default rewrites every month.
+    """
     from saas_metrics.operators.sql_transform import run_transform
 
     dag = daily_dag()
@@ -57,6 +62,7 @@ def run_models(
             "params": {**{key: dag.params[key] for key in dag.params}, **task.params, **(params or {})},
             "task": rendered,
             "dag": dag,
+            "ti": _PlanOnlyTaskInstance({"recompute_from": recompute_from}),
         }
         rendered.render_template_fields(context, jinja_env=dag.get_template_env())
         parameters_with_overrides = {**rendered.parameters, **(parameters or {})}
@@ -69,6 +75,17 @@ def run_models(
             parameters=parameters_with_overrides,
         )
     return results
+
+
+class _PlanOnlyTaskInstance:
+    """Stands in for the task instance in templates: xcom_pull returns the recompute plan."""
+
+    def __init__(self, plan: dict):
+        self.plan = plan
+
+    def xcom_pull(self, task_ids=None, **kwargs):
+        assert task_ids == "plan_recompute", task_ids
+        return self.plan
 
 
 def create_raw_tables(conn) -> None:
