@@ -151,7 +151,9 @@ paying as (
         on
             with_previous_segment.customer_id = account_months.customer_id
             and with_previous_segment.month_start = account_months.month_start
-    where with_previous_segment.mrr > 0 and with_previous_segment.month_start >= (select settings.recompute_from from settings)
+    where
+        with_previous_segment.mrr > 0
+        and with_previous_segment.month_start >= (select settings.recompute_from from settings)
     group by with_previous_segment.month_start, with_previous_segment.segment_name
 ),
 
