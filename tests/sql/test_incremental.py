@@ -1,0 +1,139 @@
+"""Incremental runs: which months a run recomputes, and that the result equals a full rebuild."""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+
+import pytest
+
+from helpers.models import (
+    create_raw_tables,
+    insert_fx_rate,
+    insert_subscription_version,
+    models_upstream_of,
+    price,
+    run_models,
+)
+from saas_metrics.config import load_metrics_config
+from saas_metrics.incremental import plan_recompute, save_pipeline_state
+
+DAY_ONE = dt.datetime(2026, 3, 10, 7, tzinfo=dt.UTC)
+DAY_TWO = dt.datetime(2026, 3, 11, 7, tzinfo=dt.UTC)
+MRR_MODELS = models_upstream_of("mrr_monthly", "compute_ndr", "churn_timing_comparison", "compute_segments")
+COMPARED_TABLES = (
+    "analytics.customer_mrr_monthly",
+    "analytics.mrr_monthly",
+    "analytics.ndr_monthly",
+    "analytics.churn_timing_comparison",
+    "analytics.segment_metrics",
+)
+
+
+@pytest.fixture
+def raw(warehouse_db):
+    with warehouse_db.connect() as conn:
+        run_models(conn, DAY_ONE, only={"setup_warehouse"})
+        create_raw_tables(conn)
+        for number in range(1, 4):
+            insert_subscription_version(conn, subscription_id=f"s{number}", customer_id=f"c{number}",
+                                        updated="2025-10-05T00:00:00", extracted_at="2025-10-05T01:00:00",
+                                        items=[(price(1000 * number), 1)])
+        insert_subscription_version(conn, subscription_id="s1", customer_id="c1", updated="2026-01-15T00:00:00",
+                                    extracted_at="2026-01-15T01:00:00", items=[(price(1000), 4)])
+        conn.commit()
+        yield conn
+
+
+def _daily_run(conn, as_of, config=None):
+    """Plan, write the planned months, and save state, as one successful daily run does."""
+    plan = plan_recompute(conn, data_interval_end=as_of, config=config or load_metrics_config())
+    conn.commit()
+    run_models(conn, as_of, only=MRR_MODELS, recompute_from=plan.recompute_from)
+    save_pipeline_state(conn, plan.as_xcom())
+    return plan
+
+
+def _snapshot(conn):
+    """Every compared table without `as_of`, which records the run that last wrote a month."""
+    snapshot = {}
+    for table in COMPARED_TABLES:
+        schema, name = table.split(".")
+        columns = [
+            row[0]
+            for row in conn.execute(
+                "select column_name from information_schema.columns where table_schema = %s and table_name = %s "
+                "and column_name <> 'as_of' order by ordinal_position",
+                (schema, name),
+            ).fetchall()
+        ]
+        snapshot[table] = sorted(conn.execute(f"select {', '.join(columns)} from {table}").fetchall(), key=repr)
+    return snapshot
+
+
+def test_first_run_rebuilds_everything(raw):
+    plan = _daily_run(raw, DAY_ONE)
+    assert plan.is_full_rebuild is True
+    assert raw.execute("select min(month_start)::text from analytics.mrr_monthly").fetchone()[0] == "2025-10-01"
+
+
+def test_rerun_recomputes_only_open_month(raw):
+    _daily_run(raw, DAY_ONE)
+    plan = _daily_run(raw, DAY_ONE)
+    assert plan.is_full_rebuild is False
+    assert plan.recompute_from == "2026-03-01"
+
+
+def test_late_version_reopens_its_month(raw):
+    _daily_run(raw, DAY_ONE)
+    insert_subscription_version(raw, subscription_id="s2", customer_id="c2", updated="2025-12-20T00:00:00",
+                                extracted_at="2026-03-10T12:00:00", items=[(price(2000), 3)])
+    raw.commit()
+    plan = _daily_run(raw, DAY_TWO)
+    assert plan.recompute_from == "2025-12-01"
+    assert any("raw_stripe.subscriptions" in reason for reason in plan.reasons)
+
+
+def test_changed_fx_rate_reopens_its_month(raw):
+    insert_subscription_version(raw, subscription_id="s9", customer_id="c9", updated="2025-11-05T00:00:00",
+                                extracted_at="2025-11-05T01:00:00", currency="eur",
+                                items=[(price(1000, currency="eur"), 1)])
+    for month in ("2025-11-01", "2025-12-01", "2026-01-01", "2026-02-01", "2026-03-01"):
+        insert_fx_rate(raw, month, "eur", "1.10")
+    raw.commit()
+    _daily_run(raw, DAY_ONE)
+    raw.execute("update raw_finance.fx_rates_monthly set rate_to_usd = 1.20 where month = '2026-01-01'")
+    raw.commit()
+    plan = _daily_run(raw, DAY_TWO)
+    assert plan.recompute_from == "2026-01-01"
+    january = raw.execute(
+        "select mrr from analytics.customer_mrr_monthly where customer_id = 'c9' "
+        "and month_start = '2026-01-01' and currency_basis = 'reporting'"
+    ).fetchone()[0]
+    assert january == 12
+
+
+def test_changed_convention_rebuilds_everything(raw):
+    _daily_run(raw, DAY_ONE)
+    changed = dataclasses.replace(load_metrics_config(), discount_policy="forever_only")
+    plan = _daily_run(raw, DAY_TWO, config=changed)
+    assert plan.is_full_rebuild is True
+
+
+def test_incremental_equals_full_rebuild(raw, warehouse_db):
+    _daily_run(raw, DAY_ONE)
+    # New activity in the open month and a late correction in December, both extracted later.
+    insert_subscription_version(raw, subscription_id="s3", customer_id="c3", updated="2026-03-10T09:00:00",
+                                extracted_at="2026-03-10T10:00:00", status="canceled", items=[(price(3000), 1)])
+    insert_subscription_version(raw, subscription_id="s2", customer_id="c2", updated="2025-12-20T00:00:00",
+                                extracted_at="2026-03-10T12:00:00", items=[(price(2000), 3)])
+    raw.commit()
+    plan = _daily_run(raw, DAY_TWO)
+    assert plan.is_full_rebuild is False
+    incremental = _snapshot(raw)
+
+    for table in COMPARED_TABLES:
+        raw.execute(f"truncate {table}")
+    raw.commit()
+    run_models(raw, DAY_TWO, only=MRR_MODELS)
+    assert _snapshot(raw) == incremental
