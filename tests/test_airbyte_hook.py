@@ -315,7 +315,7 @@ def test_connection_refused_is_transient(use_connection):
 def test_read_timeout_is_transient(fake_airbyte, use_connection):
     hook = use_connection(fake_airbyte.connection_json(extra={"timeout": 0.2, "max_retries": 0}))
     job_id = fake_airbyte.add_job(CONNECTION_ID, ["running"])
-    fake_airbyte.add_fault("GET", JOB_PATH, status=200, delay=1.0, process_first=True)
+    fake_airbyte.add_fault("GET", JOB_PATH, status=None, delay=1.0)
 
     with pytest.raises(AirbyteTransientError, match="timed out"):
         hook.get_job(job_id)
@@ -442,7 +442,7 @@ def test_start_sync_create_timeout_does_not_duplicate(fake_airbyte, use_connecti
         fake_airbyte.connection_json(extra={"create_job_timeout": 0.3, "retry_wait_seconds": 0.01})
     )
     fake_airbyte.script_next_job(["succeeded"])
-    fake_airbyte.add_fault("POST", "/jobs", status=200, delay=1.0, process_first=True)
+    fake_airbyte.add_fault("POST", "/jobs", status=None, delay=1.0)
 
     job, attached = hook.start_sync(CONNECTION_ID)
 

@@ -76,11 +76,14 @@ class FakeJob:
 
 @dataclass
 class Fault:
-    """A canned answer for the next `times` requests that match `method` and `path`."""
+    """A canned answer for the next `times` requests that match `method` and `path`.
+
+    With `status=None` the request gets its normal answer, only later (after `delay` seconds).
+    """
 
     method: str
     path: str  # regular expression, matched in full against the path below the base path
-    status: int = 503
+    status: int | None = 503
     body: str = '{"message": "fake outage"}'
     content_type: str = "application/json"
     headers: dict[str, str] = field(default_factory=dict)
@@ -297,9 +300,9 @@ class FakeAirbyteServer:
         with self._lock:
             self.requests.append(recorded)
             fault = self._take_fault(method, parts.path)
-        if fault is None or fault.process_first:
+        if fault is None or fault.process_first or fault.status is None:
             response = self._route(method, parts.path, query, headers, body)
-        if fault is not None:
+        if fault is not None and fault.status is not None:
             response = (fault.status, fault.content_type, fault.body.encode(), fault.headers)
         recorded.status = response[0]
         if fault is not None:
