@@ -2,7 +2,8 @@
 
 The sync operator writes one row per task attempt: after success, after a failure, and when the
 task is killed. The rows are meant for data quality reporting (failed syncs, freshness per source).
-Writing is best effort: an unreachable warehouse is logged and never fails a sync.
+Writing is best effort: `record_sync_attempt` logs any error and returns False instead of
+raising, so an unreachable warehouse never fails a sync.
 """
 
 from __future__ import annotations
@@ -16,9 +17,10 @@ log = logging.getLogger(__name__)
 HEALTH_TABLE = "analytics.ingestion_health"
 ERROR_MAX_CHARS = 4000
 
-# Six sync tasks may create the table at the same moment, and concurrent `create ... if not
-# exists` statements can still collide on PostgreSQL's catalog. Every writer takes this
-# transaction-scoped advisory lock first. The key is an arbitrary constant of this project.
+# Six sync tasks may create the table at the same moment. Concurrent `create ... if not exists`
+# statements then fail with unique violations in PostgreSQL's catalog (seen with six sessions on
+# the embedded PostgreSQL 18), so every writer takes this transaction-scoped advisory lock first.
+# The key is an arbitrary constant of this project.
 DDL_LOCK_KEY = 7_240_431_001
 
 CREATE_TABLE_SQL = """
@@ -56,7 +58,7 @@ comment on column analytics.ingestion_health.error is
 
 @dataclass(frozen=True)
 class SyncAttemptRecord:
-    """One row of analytics.ingestion_health; the field order is the column order."""
+    """One row of analytics.ingestion_health. The field order is the column order."""
 
     source: str
     connection_id: str
@@ -80,12 +82,12 @@ INSERT_SQL = (
 
 
 def record_sync_attempt(record: SyncAttemptRecord, *, conn_id: str = "warehouse") -> bool:
-    """Insert `record`, creating the table if it is missing; return False when that failed."""
-    from airflow.providers.postgres.hooks.postgres import PostgresHook
-
+    """Insert `record`, creating the table if it is missing. Returns False when that failed."""
     if record.error is not None and len(record.error) > ERROR_MAX_CHARS:
         record = replace(record, error=record.error[:ERROR_MAX_CHARS])
     try:
+        from airflow.providers.postgres.hooks.postgres import PostgresHook
+
         conn = PostgresHook(postgres_conn_id=conn_id).get_conn()
         try:
             with conn.cursor() as cursor:
