@@ -106,13 +106,13 @@ def test_token_url_reaches_self_managed_endpoint(fake_airbyte, use_connection, s
 @pytest.mark.parametrize(
     ("root_answer", "message"),
     [
-        ("web-app", r"answered HTTP 200 with content type text/html"),
+        ("web-app", r"returned HTTP 200 with content type text/html"),
         ("not-found", r"No Airbyte token endpoint at http://127.0.0.1:\d+/applications/token \(HTTP 404\)"),
     ],
 )
-def test_token_url_sdk_default_gives_clear_error(fake_airbyte, use_connection, root_answer, message):
+def test_token_url_sdk_default_explained(fake_airbyte, use_connection, root_answer, message):
     # The SDK's default token URL resolves to the server root, where a self-managed server's
-    # web app answers with HTML and Airbyte Cloud answers 404.
+    # web app returns HTML and Airbyte Cloud returns 404.
     if root_answer == "not-found":
         fake_airbyte.add_fault("POST", "/applications/token", status=404, body="{}")
     hook = use_connection(fake_airbyte.connection_json(schema="/applications/token"))
@@ -195,7 +195,7 @@ def test_token_format_rejected_names_the_fix(use_connection):
             hook.list_recent_sync_jobs(CONNECTION_ID)
 
 
-def test_token_without_type_or_expiry_is_accepted(use_connection):
+def test_token_without_type_accepted(use_connection):
     with FakeAirbyteServer(token_type=None, token_lifetime=None) as fake:
         hook = use_connection(fake.connection_json())
 
@@ -232,7 +232,7 @@ def test_token_expiry_mid_polling_refreshes(hook, fake_airbyte):
     assert fake_airbyte.tokens_issued == 2
 
 
-def test_short_token_lifetime_refreshes_before_expiry(use_connection):
+def test_short_token_refreshed_early(use_connection):
     with FakeAirbyteServer(token_lifetime=1) as fake:
         hook = use_connection(fake.connection_json())
         job_id = fake.add_job(CONNECTION_ID, ["running"])
@@ -276,7 +276,7 @@ def test_retryable_status_burst_recovers(hook, fake_airbyte, status):
     assert len(fake_airbyte.requests_to("GET", JOB_PATH)) == 4
 
 
-def test_retryable_status_gives_up_after_max_retries(hook, fake_airbyte):
+def test_retryable_status_retries_exhausted(hook, fake_airbyte):
     job_id = fake_airbyte.add_job(CONNECTION_ID, ["running"])
     fake_airbyte.add_fault("GET", JOB_PATH, status=503, times=None)
 
@@ -322,7 +322,7 @@ def test_read_timeout_is_transient(fake_airbyte, use_connection):
 
 
 @pytest.mark.parametrize("with_credentials", [False, True], ids=["no-auth", "client-credentials"])
-def test_html_from_wrong_base_path_fails_fast(use_connection, with_credentials):
+def test_html_wrong_base_path_fails_fast(use_connection, with_credentials):
     with FakeAirbyteServer(require_auth=with_credentials) as fake:
         hook = use_connection(
             fake.connection_json(with_credentials=with_credentials, host=f"{fake.origin}/api/v1")
@@ -350,8 +350,8 @@ def test_missing_start_time_names_the_field(hook, fake_airbyte):
 
 
 def test_proxy_extra_routes_requests(fake_airbyte, use_connection):
-    # The fake server also answers proxy-style requests, whose path is the absolute target URL.
-    # The .invalid top-level domain never resolves, so only the proxy can answer.
+    # The fake server also serves proxy-style requests, whose path is the absolute target URL.
+    # The .invalid top-level domain never resolves, so only the proxy can respond.
     hook = use_connection(
         fake_airbyte.connection_json(
             host="http://airbyte.invalid/api/public/v1",
@@ -395,7 +395,7 @@ def test_start_sync_creates_job(hook, fake_airbyte):
 
 
 @pytest.mark.parametrize("status", ["pending", "queued", "running", "incomplete"])
-def test_start_sync_attaches_to_job_in_progress(hook, fake_airbyte, status):
+def test_start_sync_attaches_in_progress(hook, fake_airbyte, status):
     existing = fake_airbyte.add_job(CONNECTION_ID, [status])
 
     job, attached = hook.start_sync(CONNECTION_ID)
@@ -426,7 +426,7 @@ def test_start_sync_attaches_after_409(hook, fake_airbyte):
     assert len(fake_airbyte.jobs_of(CONNECTION_ID)) == 1
 
 
-def test_start_sync_409_without_visible_job_gives_up(hook, fake_airbyte):
+def test_start_sync_409_without_job_fails(hook, fake_airbyte):
     fake_airbyte.add_fault(
         "POST", "/jobs", status=409, body='{"detail": "A sync is already running for: x"}', times=None
     )
@@ -437,7 +437,7 @@ def test_start_sync_409_without_visible_job_gives_up(hook, fake_airbyte):
     assert len(fake_airbyte.requests_to("POST", "/jobs")) == 4
 
 
-def test_start_sync_create_timeout_does_not_duplicate(fake_airbyte, use_connection):
+def test_start_sync_timeout_no_duplicate(fake_airbyte, use_connection):
     hook = use_connection(
         fake_airbyte.connection_json(extra={"create_job_timeout": 0.3, "retry_wait_seconds": 0.01})
     )
@@ -451,7 +451,7 @@ def test_start_sync_create_timeout_does_not_duplicate(fake_airbyte, use_connecti
     assert len(fake_airbyte.requests_to("POST", "/jobs")) == 1
 
 
-def test_start_sync_5xx_after_create_does_not_duplicate(hook, fake_airbyte):
+def test_start_sync_5xx_no_duplicate(hook, fake_airbyte):
     fake_airbyte.add_fault("POST", "/jobs", status=502, process_first=True)
 
     job, _ = hook.start_sync(CONNECTION_ID)
@@ -459,7 +459,7 @@ def test_start_sync_5xx_after_create_does_not_duplicate(hook, fake_airbyte):
     assert [j.job_id for j in fake_airbyte.jobs_of(CONNECTION_ID)] == [job.job_id]
 
 
-def test_start_sync_5xx_before_create_posts_again(hook, fake_airbyte):
+def test_start_sync_5xx_posts_again(hook, fake_airbyte):
     fake_airbyte.add_fault("POST", "/jobs", status=503)
 
     job, attached = hook.start_sync(CONNECTION_ID)
@@ -469,7 +469,7 @@ def test_start_sync_5xx_before_create_posts_again(hook, fake_airbyte):
     assert len(fake_airbyte.jobs_of(CONNECTION_ID)) == 1
 
 
-def test_start_sync_create_not_retried_on_400(hook, fake_airbyte):
+def test_start_sync_400_not_retried(hook, fake_airbyte):
     fake_airbyte.add_fault("POST", "/jobs", status=400, body='{"detail": "connection is inactive"}')
 
     with pytest.raises(AirbytePermanentError, match="HTTP 400"):

@@ -1,6 +1,6 @@
 """AirbyteSyncOperator run through Airflow's dag.test() against the fake Airbyte server.
 
-Most tests run twice, in the worker and deferred; under dag.test() the trigger runs inline. A
+Most tests run twice, in the worker and deferred. Under dag.test() the trigger runs inline. A
 task that may be retried gets `retries=1` and no retry delay, so its `try_number` shows whether
 a failure was final (1) or retryable (2).
 """
@@ -69,7 +69,7 @@ def build_operator(**overrides):
 
 
 def run_sync_task(**operator_arguments):
-    """Run a one-task DAG with the operator; return the DagRun and the task instance."""
+    """Run a one-task DAG with the operator. Returns the DagRun and the task instance."""
     from airflow.sdk import DAG
 
     with DAG(dag_id=f"airbyte_sync_{uuid.uuid4().hex[:10]}", schedule=None, start_date=START_DATE) as dag:
@@ -170,7 +170,7 @@ def test_sync_attaches_after_409(airflow_db, fake_airbyte, deferrable, logged_te
     assert f"A sync is already running for: {CONNECTION_ID}" in logged_text()
 
 
-def test_sync_create_timeout_does_not_duplicate(airflow_db, fake_airbyte, deferrable, monkeypatch):
+def test_sync_create_timeout_no_duplicate(airflow_db, fake_airbyte, deferrable, monkeypatch):
     monkeypatch.setenv(
         "AIRFLOW_CONN_AIRBYTE_FAKE", fake_airbyte.connection_json(extra={"create_job_timeout": 0.3})
     )
@@ -187,7 +187,7 @@ def test_sync_create_timeout_does_not_duplicate(airflow_db, fake_airbyte, deferr
 
 
 def test_sync_retry_attaches_to_surviving_job(airflow_db, fake_airbyte, deferrable):
-    # The first try loses the server while the job keeps running; the retry must not start another.
+    # The first try loses the server while the job keeps running, and the retry must attach to it.
     fake_airbyte.script_next_job(["pending", "running", "running", "running", "succeeded"])
     fake_airbyte.add_fault("GET", JOB_PATH, status=503, times=4)
 
@@ -243,7 +243,7 @@ def test_sync_rides_out_error_burst(airflow_db, fake_airbyte, deferrable, status
     assert len(fake_airbyte.requests_to("GET", JOB_PATH, status=status)) == 3
 
 
-def test_sync_html_from_wrong_base_path_fails_fast(airflow_db, deferrable, monkeypatch):
+def test_sync_html_wrong_base_path_fails(airflow_db, deferrable, monkeypatch):
     with FakeAirbyteServer(require_auth=False) as fake:
         monkeypatch.setenv(
             "AIRFLOW_CONN_AIRBYTE_FAKE",
@@ -293,15 +293,18 @@ def test_sync_stuck_past_timeout_is_cancelled(airflow_db, fake_airbyte, deferrab
     assert len(fake_airbyte.requests_to("DELETE", JOB_PATH)) == 1
 
 
-def test_sync_execution_timeout_cancels_job(airflow_db, fake_airbyte, deferrable):
+def test_sync_execution_timeout_cancels_job(airflow_db, warehouse_db, fake_airbyte, deferrable):
     fake_airbyte.script_next_job(["pending", "running"])
 
-    _, ti = run_sync_task(deferrable=deferrable, timeout=60, execution_timeout=timedelta(seconds=1))
+    _, ti = run_sync_task(
+        deferrable=deferrable, timeout=60, execution_timeout=timedelta(seconds=1), health_conn_id="warehouse"
+    )
 
     job = fake_airbyte.jobs_of(CONNECTION_ID)[0]
     assert ti.state == "failed"
     assert job.cancelled is True
     assert len(fake_airbyte.requests_to("DELETE", JOB_PATH)) == 1
+    assert "execution_timeout" in health_rows(warehouse_db)[0][7]
 
 
 def test_sync_failed_cancel_keeps_timeout_error(
@@ -353,7 +356,7 @@ def test_sync_zero_rows_policy(
     ],
     ids=["not-a-uuid", "placeholder", "zero-poll-interval", "negative-timeout", "unknown-zero-rows-policy"],
 )
-def test_sync_invalid_arguments_fail_before_any_request(airflow_db, fake_airbyte, arguments):
+def test_sync_invalid_arguments_fail_fast(airflow_db, fake_airbyte, arguments):
     _, ti = run_sync_task(deferrable=False, retries=1, **arguments)
 
     assert ti.state == "failed"
@@ -440,7 +443,7 @@ def test_on_kill_cancels_running_job(fake_airbyte):
     assert fake_airbyte.jobs[job_id].cancelled is True
 
 
-def test_on_kill_during_create_finds_and_cancels_job(fake_airbyte):
+def test_on_kill_during_create_cancels(fake_airbyte):
     from datetime import datetime
 
     job_id = fake_airbyte.add_job(CONNECTION_ID, ["pending"], started_ago=timedelta(seconds=1))

@@ -163,8 +163,8 @@ def test_trigger_deadline_reports_failed_cancel(fake_airbyte):
 
 
 def test_trigger_never_blocks_event_loop(fake_airbyte, monkeypatch):
-    # Every job read takes 0.3 s. A blocking client would stall the loop for that long; the
-    # heartbeat below measures the longest stall while the trigger polls.
+    # Every job read takes 0.3 s, and a blocking client would stall the loop for that long.
+    # The heartbeat below measures the longest stall while the trigger polls.
     from airflow.sdk import BaseHook
 
     def no_sync_lookup(*args, **kwargs):
@@ -219,8 +219,9 @@ def test_trigger_on_kill_swallows_cancel_failure(fake_airbyte):
 def run_in_triggerer_then_stop(fake_airbyte, trigger, *, user_action: bool) -> None:
     """Run `trigger` in Airflow's TriggerRunner and stop it after its second poll.
 
-    With `user_action`, the trigger is cancelled the way the triggerer does it when a user marks,
-    clears or kills the deferred task; otherwise the way a triggerer shutdown does it.
+    With `user_action`, the trigger is cancelled the way the triggerer cancels it when a user
+    marks, clears or kills the deferred task. Without it, the trigger is cancelled the way a
+    triggerer shutdown cancels it.
     """
     from airflow.jobs.triggerer_job_runner import TriggerRunner
 

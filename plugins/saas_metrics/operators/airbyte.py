@@ -34,7 +34,7 @@ if TYPE_CHECKING:
 ZERO_ROWS_POLICIES = ("ignore", "warn", "fail")
 
 # The defer timeout is the trigger's own deadline plus this margin. The trigger normally reports
-# the deadline itself, after cancelling the job; the margin leaves time for that cancel request
+# the deadline itself, after cancelling the job. The margin leaves time for that cancel request
 # and its retries. Only a trigger that stops responding reaches Airflow's defer timeout, which
 # fails the task without cancelling the job.
 DEFER_TIMEOUT_MARGIN = timedelta(minutes=10)
@@ -50,7 +50,7 @@ class AirbyteSyncOperator(BaseOperator):
 
     Before it starts a sync, the operator lists the connection's jobs and attaches to a sync that
     is already pending, queued or running, so a retry, a rerun or a manual sync never makes it
-    start a second one. A 409 or an unanswered create request leads to the same lookup before
+    start a second one. A 409, or a create request without a response, leads to the same lookup before
     anything is posted again (see `AirbyteHook.start_sync`).
 
     While it waits, pending, queued, running and incomplete count as in progress; succeeded
@@ -146,7 +146,7 @@ class AirbyteSyncOperator(BaseOperator):
         event: dict[str, Any] | None = None,
         attempt_started_at: str | None = None,
     ) -> int:
-        """Resume after the trigger fired; switch on the event status and fail closed."""
+        """Resume after the trigger fired, switching on the event status and failing closed."""
         self._validate_arguments()
         self._begin_attempt(context, started_at=attempt_started_at)
         try:
@@ -164,7 +164,7 @@ class AirbyteSyncOperator(BaseOperator):
         hook = AirbyteHook(airbyte_conn_id=self.airbyte_conn_id)
         try:
             if self.job_id is None and self._create_requested_at is not None:
-                # The task stopped during the create request: the job may exist without an id here.
+                # The task stopped during the create request, so the job may exist although no id was read.
                 job = hook.find_sync_job(self.connection_id, requested_since=self._create_requested_at)
                 if job is not None:
                     self._remember(job)
@@ -207,17 +207,17 @@ class AirbyteSyncOperator(BaseOperator):
             )
         if not isinstance(self.poll_interval, (int, float)) or self.poll_interval <= 0:
             raise AirflowFailException(
-                f"poll_interval of task {self.task_id} is {self.poll_interval!r}; it must be a "
+                f"poll_interval of task {self.task_id} is {self.poll_interval!r}. It must be a "
                 "number of seconds greater than zero."
             )
         if not isinstance(self.timeout, (int, float, timedelta)) or self.timeout_seconds <= 0:
             raise AirflowFailException(
-                f"timeout of task {self.task_id} is {self.timeout!r}; it must be a number of seconds "
+                f"timeout of task {self.task_id} is {self.timeout!r}. It must be a number of seconds "
                 "or a timedelta greater than zero."
             )
         if self.on_zero_rows not in ZERO_ROWS_POLICIES:
             raise AirflowFailException(
-                f"on_zero_rows of task {self.task_id} is {self.on_zero_rows!r}; use one of "
+                f"on_zero_rows of task {self.task_id} is {self.on_zero_rows!r}. Use one of "
                 f"{', '.join(ZERO_ROWS_POLICIES)}."
             )
 
@@ -257,7 +257,7 @@ class AirbyteSyncOperator(BaseOperator):
             execution_deadline = started.timestamp() + self.execution_timeout.total_seconds()
         first_deadline = min(end_time, execution_deadline) if execution_deadline is not None else end_time
         self.log.info(
-            "Deferring while Airbyte job %s of connection %s is %s; polling every %s s",
+            "Deferring while Airbyte job %s of connection %s is %s, polling every %s s",
             job.job_id,
             self.connection_id,
             job.status,
@@ -300,7 +300,10 @@ class AirbyteSyncOperator(BaseOperator):
             self._remember(job)
             if job.status != previous_status:
                 self.log.info(
-                    "Airbyte job %s of connection %s is %s", job.job_id, self.connection_id, job.status
+                    "Status of Airbyte job %s of connection %s: %s",
+                    job.job_id,
+                    self.connection_id,
+                    job.status,
                 )
         return job
 
@@ -361,7 +364,7 @@ class AirbyteSyncOperator(BaseOperator):
             return job.job_id
         if job.status == FAILED:
             raise AirflowException(
-                f"{where} failed. Open the job in the Airbyte UI for the sync logs; a retry of "
+                f"{where} failed. Open the job in the Airbyte UI for the sync logs. A retry of "
                 "this task starts a new sync."
             )
         if job.status == CANCELLED:
@@ -381,7 +384,7 @@ class AirbyteSyncOperator(BaseOperator):
         where = f"Airbyte job {job.job_id} of connection {self.connection_id}"
         if job.rows_synced is None:
             self.log.warning(
-                "%s succeeded without reporting rowsSynced; the zero-row check was skipped", where
+                "%s succeeded without reporting rowsSynced, so the zero-row check was skipped", where
             )
             return
         if job.rows_synced != 0:
@@ -410,9 +413,9 @@ class AirbyteSyncOperator(BaseOperator):
         ti.xcom_push(key="bytes_synced", value=job.bytes_synced)
 
     def _cancel_job(self, reason: str, *, hook: AirbyteHook | None = None) -> bool:
-        """Ask Airbyte to cancel the current job once; return whether it accepted.
+        """Ask Airbyte once to cancel the current job and return whether it accepted.
 
-        Never raises, because it runs while another error is being handled.
+        It raises no Exception, because it runs while another error is being handled.
         """
         if self.job_id is None:
             return False
@@ -434,7 +437,7 @@ class AirbyteSyncOperator(BaseOperator):
         self._job_cancelled = True
         self._remember(job)
         self.log.warning(
-            "Cancelled Airbyte job %s of connection %s because %s; Airbyte reports it as %s",
+            "Cancelled Airbyte job %s of connection %s because %s. Airbyte now reports it as %s.",
             self.job_id,
             self.connection_id,
             reason,
@@ -443,7 +446,7 @@ class AirbyteSyncOperator(BaseOperator):
         return True
 
     def _record_health(self, *, error: BaseException | str | None = None) -> None:
-        """Write this attempt to analytics.ingestion_health once; failures are only logged."""
+        """Write this attempt to analytics.ingestion_health once. Failures are only logged."""
         if self._health_recorded or not self.health_conn_id:
             return
         self._health_recorded = True
@@ -472,6 +475,6 @@ def _cancel_outcome(cancelled: bool) -> str:
     if cancelled:
         return "The job was cancelled."
     return (
-        "It could not be cancelled (see the warning above); cancel it in the Airbyte UI if it is "
-        "still running."
+        "It could not be cancelled (see the warning in the log), so cancel it in the Airbyte UI "
+        "if it is still running."
     )

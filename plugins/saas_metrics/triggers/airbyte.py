@@ -35,11 +35,13 @@ class AirbyteSyncTrigger(BaseTrigger):
     """
     Poll one Airbyte job until it finishes or a deadline passes, then fire one event.
 
-    Event statuses: `success`, `failed` and `cancelled` carry the job as Airbyte reported it;
-    `timeout` means a deadline passed and the trigger asked Airbyte to cancel the job
-    (`cancelled` says whether that worked, `reason` says which deadline); `error` means the
-    job could not be read (`retryable` says whether a task retry may help, `cancel_job` says
-    whether the operator should still try to cancel it).
+    Event statuses:
+
+    - `success`, `failed` and `cancelled` carry the job as Airbyte reported it last.
+    - `timeout`: a deadline passed and the trigger asked Airbyte to cancel the job. `reason` is
+      `timeout` or `execution_timeout`, and `cancelled` is True when Airbyte accepted the cancel.
+    - `error`: the job could not be read. `retryable` is True when a task retry may help, and
+      `cancel_job` is True when the operator should still try to cancel the job.
 
     :param airbyte_conn_id: Airflow connection of type `airbyte`.
     :param job_id: Airbyte job to watch.
@@ -110,7 +112,7 @@ class AirbyteSyncTrigger(BaseTrigger):
             )
         else:
             self.log.warning(
-                "Cancelled %s because the deferred task was stopped; Airbyte reports it as %s",
+                "Cancelled %s because the deferred task was stopped. Airbyte now reports it as %s.",
                 self._where,
                 job.status,
             )
@@ -137,7 +139,7 @@ class AirbyteSyncTrigger(BaseTrigger):
                     cancel_job=False,
                 )
             if job.status != last_status:
-                self.log.info("%s is %s", self._where, job.status)
+                self.log.info("Status of %s: %s", self._where, job.status)
                 last_status = job.status
             if job.is_in_progress:
                 await asyncio.sleep(self._sleep_seconds(time.time()))
