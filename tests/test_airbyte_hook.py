@@ -475,3 +475,19 @@ def test_start_sync_400_not_retried(hook, fake_airbyte):
     with pytest.raises(AirbytePermanentError, match="HTTP 400"):
         hook.start_sync(CONNECTION_ID)
     assert len(fake_airbyte.requests_to("POST", "/jobs")) == 1
+
+
+def test_connection_check_succeeds(hook, fake_airbyte):
+    ok, message = hook.test_connection()
+
+    assert ok is True
+    assert fake_airbyte.url in message
+
+
+def test_connection_check_reports_bad_secret(fake_airbyte, use_connection):
+    hook = use_connection(fake_airbyte.connection_json(password="not-the-secret"))
+
+    ok, message = hook.test_connection()
+
+    assert ok is False
+    assert "rejected the client credentials" in message
