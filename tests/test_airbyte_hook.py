@@ -16,6 +16,7 @@ from saas_metrics.hooks.airbyte import (
     AirbyteNotFoundError,
     AirbytePermanentError,
     AirbyteTransientError,
+    redact_url,
     resolve_token_url,
 )
 
@@ -150,6 +151,20 @@ def test_settings_reject_invalid_connection(use_connection, connection, message)
 
     with pytest.raises(AirbyteConfigurationError, match=message):
         _ = hook.settings
+
+
+@pytest.mark.parametrize(
+    ("url", "shown"),
+    [
+        (
+            "https://user:pw@proxy.example:8443/v1/applications/token",
+            "https://***@proxy.example:8443/v1/applications/token",
+        ),
+        ("https://api.airbyte.com/v1", "https://api.airbyte.com/v1"),
+    ],
+)
+def test_redact_url_hides_userinfo(url, shown):
+    assert redact_url(url) == shown
 
 
 def test_settings_repr_hides_secrets(hook, fake_airbyte):
