@@ -397,7 +397,7 @@ class AirbyteHook(BaseHook):
     conn_type = "airbyte"
     hook_name = "Airbyte (public API)"
 
-    def __init__(self, airbyte_conn_id: str = default_conn_name, **kwargs: Any) -> None:
+    def __init__(self, *, airbyte_conn_id: str = default_conn_name, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.airbyte_conn_id = airbyte_conn_id
         self._settings: AirbyteConnectionSettings | None = None

@@ -396,7 +396,7 @@ class AirbyteSyncOperator(BaseOperator):
         )
         if self.on_zero_rows == "fail":
             raise AirflowException(message)
-        self.log.warning(message)
+        self.log.warning("%s", message)
 
     # -- helpers -------------------------------------------------------------------------------
 
