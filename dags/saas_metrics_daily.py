@@ -8,11 +8,15 @@ tables `analytics.customer_mrr_monthly` and `analytics.mrr_monthly`.
 **Owner:** data-platform. **Schedule:** daily at 07:00 UTC for the interval
 [previous day 07:00, this day 07:00); the end of the interval is the "now" of every model.
 
-**Ingestion:** with `ingestion_mode: demo` (the local default) the task `load_demo_data`
-generates the demo company as of the interval end and replaces the raw tables; it stands in
-for the Airbyte syncs.
+**Ingestion:** `include/config/sources.yml` (or the environment variable
+`SAAS_METRICS_INGESTION`) chooses the mode. With `airbyte`, the group `ingest` runs one
+Airbyte sync per source and records each attempt in `analytics.ingestion_health`. With
+`demo` (the local default), the task `load_demo_data` stands in for the syncs: it generates
+the demo company as of the interval end and replaces the raw tables.
 
 **Triage:**
+- an `ingest.sync_<source>` task failed: its log names the Airbyte job and status; see
+  docs/airbyte.md for each failure mode. Clearing the task attaches to a job still running.
 - `load_demo_data` failed: read its log for the table and row count reached.
 - a staging or core model failed: the model's transaction was rolled back, so its table
   still holds the previous run's rows. Fix the cause and clear the task.
@@ -34,12 +38,14 @@ import pendulum
 from airflow.sdk import DAG, CronDataIntervalTimetable, Param, TaskGroup, chain, task
 
 from saas_metrics.config import load_metrics_config
+from saas_metrics.ingestion import build_ingestion_group, load_sources
 from saas_metrics.models import MONTH_WINDOW_FILTER, day_window_filter, quarantine_model, sql_model
 from saas_metrics.notifiers.failure import failure_callbacks
 from saas_metrics.operators.alerts import evaluate_alerts_task
 from saas_metrics.paths import SQL_DIR
 
 CONFIG = load_metrics_config()
+SOURCES = load_sources()
 PRODUCT_TABLES = ("workspaces", "users", "events")
 
 with DAG(
@@ -88,7 +94,8 @@ with DAG(
             history_start=params["demo_history_start"],
         )
 
-    demo_data = load_demo_data()
+    # One Airbyte sync task per source, or, in demo mode, the visible demo loader in their place.
+    ingestion = build_ingestion_group(config=SOURCES) if SOURCES.uses_airbyte else load_demo_data()
 
     @task
     def plan_recompute(data_interval_end=None):
@@ -254,7 +261,7 @@ with DAG(
     pipeline_state = save_pipeline_state(recompute_plan)
 
     metrics = [compute_ndr, compute_churn, compute_cohorts, compute_segments, compute_infrastructure_costs]
-    chain(setup_warehouse, demo_data, recompute_plan, normalize_timezones, stage_stripe, subscription_states)
+    chain(setup_warehouse, ingestion, recompute_plan, normalize_timezones, stage_stripe, subscription_states)
     chain(subscription_states, compute_mrr, [compute_ndr, compute_churn, compute_cohorts, compute_segments])
     chain(normalize_timezones, compute_product_metrics, compute_infrastructure_costs)
     chain(normalize_timezones, [product_cohorts, compute_segments])

@@ -7,6 +7,7 @@ import socket
 import time
 
 import pytest
+
 from saas_metrics.hooks.airbyte import (
     AirbyteAuthError,
     AirbyteConfigurationError,
@@ -19,7 +20,6 @@ from saas_metrics.hooks.airbyte import (
     redact_url,
     resolve_token_url,
 )
-
 from tests.fakes.airbyte_server import FakeAirbyteServer
 
 CONNECTION_ID = "0b7e3c52-5d0e-4c8e-b1a4-7c3f2e9d8a10"

@@ -6,8 +6,8 @@ import asyncio
 import time
 
 import pytest
-from saas_metrics.triggers.airbyte import AirbyteSyncTrigger
 
+from saas_metrics.triggers.airbyte import AirbyteSyncTrigger
 from tests.fakes.airbyte_server import FakeAirbyteServer
 
 CONNECTION_ID = "9d2b6c1e-8f4a-4e37-b0c5-1a2e3f4d5c6b"

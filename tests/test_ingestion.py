@@ -7,6 +7,7 @@ import sys
 import textwrap
 
 import pytest
+
 from saas_metrics.ingestion import (
     INGESTION_MODE_ENV,
     SOURCES_FILE,
@@ -14,7 +15,6 @@ from saas_metrics.ingestion import (
     build_ingestion_group,
     load_sources,
 )
-
 from tests.fakes.dag_runs import START_DATE
 
 SHIPPED_SOURCES = ["stripe", "product_postgres", "segment", "salesforce", "aws_cost_explorer", "zendesk"]

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 import yaml
+
 from saas_metrics.alerts.config import DEFAULT_ALERTS_PATH, load_alerts_config, parse_alerts_config
 from saas_metrics.config import ConfigError
 

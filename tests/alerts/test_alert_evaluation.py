@@ -6,6 +6,7 @@ import datetime as dt
 from decimal import Decimal
 
 import pytest
+
 from saas_metrics.alerts.config import load_alerts_config
 from saas_metrics.alerts.evaluation import ERROR, FIRED, NOT_EVALUATED, NOT_FIRED, Period, evaluate_rule
 

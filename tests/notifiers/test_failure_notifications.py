@@ -156,6 +156,7 @@ def test_slack_500_falls_back_to_email(
 
 def _board_dag(dag_id):
     from airflow.sdk import DAG, task
+
     from saas_metrics.notifiers.failure import notify_board_report_held
 
     with DAG(dag_id=dag_id, schedule=None, start_date=START) as dag:
