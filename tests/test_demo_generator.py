@@ -108,9 +108,9 @@ def test_row_count_in_expected_range(dataset, table):
 @pytest.mark.parametrize("table", PRODUCT_TABLES)
 def test_legacy_writer_share(loaded, table):
     connection, _ = loaded
-    share = connection.execute(
-        f"select avg((writer = 'legacy-sync')::int::numeric) from {table}"
-    ).fetchone()[0]
+    share = connection.execute(f"select avg((writer = 'legacy-sync')::int::numeric) from {table}").fetchone()[
+        0
+    ]
     assert 0.11 <= share <= 0.13, f"{table}: legacy-sync share {share:.4f}"
 
 
@@ -153,7 +153,8 @@ def test_app_events_store_utc(loaded):
         select count(*) from raw_product.events
         where writer = 'app'
           and not (occurred_at at time zone 'UTC'
-                   between _airbyte_extracted_at - interval '6 hours' and _airbyte_extracted_at - interval '1 minute')
+                   between _airbyte_extracted_at - interval '6 hours'
+                       and _airbyte_extracted_at - interval '1 minute')
         """
     ).fetchone()[0]
     assert outside == 0
@@ -166,7 +167,8 @@ def test_legacy_events_store_pacific_time(loaded):
         select count(*) from raw_product.events
         where writer = 'legacy-sync'
           and not (occurred_at at time zone 'America/Los_Angeles'
-                   between _airbyte_extracted_at - interval '6 hours' and _airbyte_extracted_at - interval '1 minute')
+                   between _airbyte_extracted_at - interval '6 hours'
+                       and _airbyte_extracted_at - interval '1 minute')
         """
     ).fetchone()[0]
     assert outside == 0
@@ -238,7 +240,9 @@ def test_later_until_keeps_earlier_rows(dataset, earlier_dataset, table):
 def test_later_until_keeps_customer_versions(dataset, earlier_dataset):
     """Customers keep their latest version only; a version extracted by the earlier cut-off is unchanged."""
     cut = EARLIER_UNTIL.strftime("%Y-%m-%d %H:%M:%S+00")
-    later = {line for line in dataset.tables["raw_stripe.customers"].iter_lines() if _extracted_text(line) <= cut}
+    later = {
+        line for line in dataset.tables["raw_stripe.customers"].iter_lines() if _extracted_text(line) <= cut
+    }
     earlier = set(earlier_dataset.tables["raw_stripe.customers"].iter_lines())
     assert later <= earlier
 
@@ -264,7 +268,9 @@ def test_later_until_keeps_fx_rows(dataset, earlier_dataset):
 # units to major units (JPY has none), and the month's rate from the fx table.
 INDEPENDENT_ARR_SQL = """
 with bounds as (
-    select extract(epoch from (%(month)s::date + interval '1 month')::timestamp at time zone 'UTC') as snapshot_at
+    select extract(
+        epoch from (%(month)s::date + interval '1 month')::timestamp at time zone 'UTC'
+    ) as snapshot_at
 ),
 latest as (
     select distinct on (s.id) s.id, s.status, s.currency, s.items, s.discount

@@ -397,14 +397,13 @@ def _new_customer(company: Company, created: int, currency: str, segment: str, w
     return customer
 
 
-def _draw_discount(
-    company: Company, sub: Subscription, start: int, allow_repeating: bool = True
-) -> Discount | None:
+def _draw_discount(company: Company, sub: Subscription, start: int) -> Discount | None:
+    """Draw the coupon of a new subscription, if any, applied from `start`."""
     rates = company.rates
     draw = company.rng.random()
     coupon = None
     if draw < rates.welcome_coupon_share:
-        coupon = COUPONS["welcome"] if allow_repeating else None
+        coupon = COUPONS["welcome"]
     elif draw < rates.welcome_coupon_share + rates.loyal_coupon_share:
         coupon = COUPONS["loyal"]
     elif draw < rates.welcome_coupon_share + rates.loyal_coupon_share + rates.fixed_coupon_share:
@@ -714,9 +713,9 @@ def _on_renew(company: Company, time: int, sub: Subscription, _payload) -> None:
         sub.status = "past_due"
         customer.delinquent = True
         emit_customer(company, customer, time)
-        company.schedule(
-            time + int(rng.integers(3, 11)) * DAY + int(rng.integers(0, DAY)), "past_due_resolve", sub
-        )
+        # Payment retries run for 3 to 10 days, but end before the next renewal (weekly plans).
+        retry_end = time + rng.integers(3, 11) * DAY + rng.integers(0, DAY)
+        company.schedule(min(retry_end, sub.period_end - 3600), "past_due_resolve", sub)
     version_time = emit_subscription(company, sub, time)
     invoice = cycle_invoice(company, sub, "subscription_cycle", version_time, previous)
     settle_invoice(company, invoice, version_time, fails=fails)
@@ -848,7 +847,8 @@ def _prorate(
         company, sub, "subscription_update", time, time, time, drafts, gross_total, discount_total
     )
     if invoice.total < 0:
-        # A net credit is not refunded: it goes to the customer's balance for later invoices.
+        # A net credit is not refunded: it goes to the customer's balance.
+        # NOTE: later invoices do not draw the balance down; amount_due ignores it.
         sub.customer.balance += invoice.total
         emit_customer(company, sub.customer, time)
     settle_invoice(company, invoice, time, fails=False)

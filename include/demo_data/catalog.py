@@ -280,7 +280,7 @@ class Rates:
     users_per_seat: float = 0.30
     legacy_writer_share: float = 0.12
     sessions_per_seat_day: float = 0.0040
-    tickets_per_customer_month: float = 0.37
+    tickets_per_customer_month: float = 0.40
     visitors_per_month: float = 1_150.0
     finance_arr_markup: float = 0.003
 

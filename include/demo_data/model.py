@@ -20,8 +20,8 @@ from include.demo_data.seeding import PooledGenerator
 LIVE_STATUSES = ("trialing", "active", "past_due")
 PAYING_STATUSES = ("active", "past_due")
 
-# Queue priorities for events at the same second: a discount that ends at a renewal is
-# removed before the renewal invoice is cut.
+# Queue order of events at the same second; a sequence number breaks the remaining ties, so
+# the order never depends on object identity.
 PRIORITY = {
     "discount_end": 0,
     "trial_end": 1,
@@ -342,7 +342,7 @@ class Company:
     def token(self, length: int) -> str:
         return self.rng.token(length)
 
-    def emit(self, table: str, row: tuple, cursor: int, extracted: int = -1) -> None:
+    def emit(self, table: str, row: tuple | str, cursor: int, extracted: int = -1) -> None:
         self.buffers[table].add(row, cursor, extracted)
 
     def schedule(self, time: int, kind: str, target: object, payload: object = None) -> None:

@@ -24,8 +24,8 @@ AWS_SERVICES = (
     ("AWS Data Transfer", "AWS Data Transfer", 0.08, 0.09),
 )
 # Daily cost at scale 1: a fixed base plus a cost per unit of product activity (about one seat).
-AWS_FIXED_USD_PER_DAY = 900.0
-AWS_USD_PER_ACTIVITY_DAY = 0.0155
+AWS_FIXED_USD_PER_DAY = 200.0
+AWS_USD_PER_ACTIVITY_DAY = 0.028
 # The custom ticket field that stores the product workspace id.
 ZENDESK_WORKSPACE_FIELD_ID = 360001
 # Zendesk users and organizations get their own ids, derived from product user and workspace ids.
