@@ -609,3 +609,29 @@ def _record_table_status(cur, plan: Plan) -> None:
     cur.execute(
         "delete from governance.table_status where table_name <> all(%s)", ([table for table, _, _ in rows],)
     )
+
+
+# Airflow entry point -----------------------------------------------------------------------------
+
+
+def apply_with_connection(conn_id: str, *, dry_run: bool = False) -> dict:
+    """Apply include/config/governance.yml through an Airflow connection; return the report summary.
+
+    An invalid configuration fails the task without retries, because a retry cannot fix it.
+    """
+    from airflow.providers.postgres.hooks.postgres import PostgresHook
+    from airflow.sdk.exceptions import AirflowFailException
+
+    from saas_metrics.config import ConfigError
+    from saas_metrics.governance.catalog import load_declared_catalog
+    from saas_metrics.governance.config import load_governance_config
+
+    try:
+        config = load_governance_config()
+        declared = load_declared_catalog()
+        with PostgresHook(postgres_conn_id=conn_id).get_conn() as conn:
+            report = apply_governance(conn, config, declared=declared, dry_run=dry_run)
+    except ConfigError as error:
+        message = f"Invalid governance configuration, nothing was applied: {error}"
+        raise AirflowFailException(message) from error
+    return report.summary()
