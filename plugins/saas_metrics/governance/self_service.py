@@ -118,8 +118,15 @@ def estimate_scanned_rows(plan: Mapping[str, Any], table_rows: Callable[[str, st
 
 def _table_rows_lookup(cur) -> Callable[[str, str], float | None]:
     def table_rows(schema: str, relation: str) -> float | None:
+        # By name through the catalog: to_regclass() would need USAGE on the schema, which the
+        # self-service role lacks for the tables behind its views.
         row = cur.execute(
-            "select reltuples from pg_class where oid = to_regclass(format('%%I.%%I', %s::text, %s::text))",
+            """
+            select c.reltuples
+            from pg_class as c
+            inner join pg_namespace as n on c.relnamespace = n.oid
+            where n.nspname = %s and c.relname = %s
+            """,
             (schema, relation),
         ).fetchone()
         # reltuples is -1 until the table is first analyzed or vacuumed.
@@ -232,6 +239,10 @@ def run_template(
     estimated = None
     try:
         with conn.transaction(), conn.cursor() as cur:
+            if cur.execute("select to_regrole(%s) is null", (role,)).fetchone()[0]:
+                raise TemplateQueryError(
+                    f"Role {role} does not exist: run the warehouse_governance DAG first", is_retryable=False
+                )
             _acquire_slot(cur, role, limits.max_concurrent_queries)
             cur.execute(sql.SQL("set local role {}").format(sql.Identifier(role)))
             if limits.max_runtime_seconds:
@@ -248,6 +259,9 @@ def run_template(
             cur.execute(query, parameters)
             columns = [column.name for column in cur.description]
             rows = [dict(zip(columns, row, strict=True)) for row in cur.fetchall()]
+    except TemplateQueryError as error:
+        _record(conn, {**audit, "status": "failed", "error": str(error), "duration_seconds": 0})
+        raise
     except GuardrailError as error:
         _record(
             conn,

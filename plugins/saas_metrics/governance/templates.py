@@ -12,6 +12,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from saas_metrics.governance.statistics import two_proportion_z_test
@@ -41,10 +42,11 @@ class QueryTemplate:
     result_columns: tuple[tuple[str, str], ...]  # (name, PostgreSQL type) of the rows written
     bind: Callable[[Mapping[str, Any], dt.datetime], dict[str, Any]]
     post_process: Callable[[list[dict[str, Any]], Mapping[str, Any]], list[dict[str, Any]]] | None = None
+    sql_file: Path | None = None  # default: sql/templates/<name>.sql
 
     @property
-    def sql_path(self):
-        return SQL_DIR / "templates" / f"{self.name}.sql"
+    def sql_path(self) -> Path:
+        return self.sql_file or SQL_DIR / "templates" / f"{self.name}.sql"
 
     @property
     def result_table(self) -> str:
