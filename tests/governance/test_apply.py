@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import logging
 
 import pytest
@@ -265,3 +266,60 @@ def test_model_shape_change_recreates_view(governed):
         governed.login("admin"), "select user_id, email from governed_staging.product_users"
     )
     assert rows == [("u9", "new@x.io")]
+
+
+def _make_writer(warehouse) -> str:
+    """A non-superuser that owns the source tables, like the Airflow connection's user in production."""
+    writer = f"{warehouse.prefix}writer"
+    tables = warehouse.db.query(
+        "select format('%I.%I', schemaname, tablename) from pg_tables "
+        "where schemaname in ('staging', 'analytics', 'core', 'raw_stripe', 'raw_salesforce')"
+    )
+    statements = [
+        f'create role "{writer}" login createrole',
+        f'grant create on database "{warehouse.db.name}" to "{writer}"',
+    ]
+    statements += [
+        f'alter schema {schema} owner to "{writer}"' for schema in ("staging", "analytics", "core")
+    ]
+    statements += [
+        f'alter schema {schema} owner to "{writer}"' for schema in ("raw_stripe", "raw_salesforce")
+    ]
+    statements += [f'alter table {table} owner to "{writer}"' for (table,) in tables]
+    warehouse.execute(";\n".join(statements))
+    return writer
+
+
+def _apply_as(warehouse, login):
+    from saas_metrics.governance.apply import apply_governance
+    from saas_metrics.governance.catalog import load_declared_catalog
+
+    with warehouse.connect_as(login) as conn:
+        return apply_governance(conn, warehouse.config(), declared=load_declared_catalog())
+
+
+def test_non_superuser_applier(warehouse):
+    writer = _make_writer(warehouse)
+    _apply_as(warehouse, writer)
+    login = warehouse.create_login("analyst")
+    rows = warehouse.query_as(login, "select email from governed_staging.product_users where user_id = 'u1'")
+    assert rows == [(hashlib.sha256(b"ann@acme.io").hexdigest(),)]
+    assert _apply_as(warehouse, writer).changes == []
+
+
+def test_non_superuser_applier_can_set_manager_role(warehouse):
+    writer = _make_writer(warehouse)
+    _apply_as(warehouse, writer)
+    with warehouse.connect_as(writer) as conn:
+        conn.execute(f'set role "{warehouse.role("product_manager")}"')
+        count = conn.execute("select count(*) from product_events.users").fetchone()
+    assert count == (4,)
+
+
+def test_non_superuser_applier_skips_foreign_member(warehouse):
+    writer = _make_writer(warehouse)
+    _apply_as(warehouse, writer)
+    member = warehouse.create_login("product_manager")
+    report = _apply_as(warehouse, writer)
+    assert any(f"Limits of login role {member} were not set" in warning for warning in report.warnings)
+    assert _connection_limit(warehouse, member) == -1

@@ -115,6 +115,7 @@ def apply_governance(
                 log.warning("Governed table %s is pending: %s", table, reason)
 
             removed_roles = _apply_roles(cur, config, changes, report)
+            _let_applier_set_self_service_role(cur, config, changes)
             _apply_views(cur, plan, changes)
             _revoke_public_on_governed(cur, config, live, changes)
             _apply_privileges(
@@ -122,7 +123,7 @@ def apply_governance(
             )
             database = cur.execute("select current_database()").fetchone()[0]
             _apply_group_limits(cur, config, removed_roles, database, changes)
-            _apply_member_limits(cur, config, database, changes)
+            _apply_member_limits(cur, config, database, changes, report)
             _record_table_status(cur, plan)
             if dry_run:
                 raise psycopg.Rollback()
@@ -246,6 +247,23 @@ def _apply_roles(cur, config: GovernanceConfig, changes: _Changes, report: Apply
         report.warnings.append(message)
         log.warning(message)
     return removed
+
+
+def _let_applier_set_self_service_role(cur, config: GovernanceConfig, changes: _Changes) -> None:
+    """Let the connection's user SET ROLE to the self-service role, as the template runner does.
+
+    Superusers need nothing. Other users get membership WITH INHERIT FALSE, so that they do not
+    gain the role's privileges outside SET ROLE, and they are never given its limits.
+    """
+    role = config.role_name(config.self_service_role)
+    can_set = cur.execute(
+        "select rolsuper or pg_has_role(current_user, %s, 'SET') from pg_roles where rolname = current_user",
+        (role,),
+    ).fetchone()[0]
+    if not can_set:
+        changes.execute(
+            sql.SQL("grant {} to current_user with inherit false, set true").format(sql.Identifier(role))
+        )
 
 
 # Schemas and views ---------------------------------------------------------------------------------
@@ -521,14 +539,29 @@ def _min_defined(first: int | None, second: int | None) -> int | None:
     return min(values) if values else None
 
 
-def _apply_member_limits(cur, config: GovernanceConfig, database: str, changes: _Changes) -> None:
+def _can_alter_role(cur, role: str) -> bool:
+    """Whether the connection's user may ALTER `role`: superuser, or CREATEROLE with ADMIN OPTION on it."""
+    return cur.execute(
+        """
+        select r.rolsuper or (r.rolcreaterole and pg_has_role(current_user, %s, 'MEMBER WITH ADMIN OPTION'))
+        from pg_roles as r
+        where r.rolname = current_user
+        """,
+        (role,),
+    ).fetchone()[0]
+
+
+def _apply_member_limits(
+    cur, config: GovernanceConfig, database: str, changes: _Changes, report: ApplyReport
+) -> None:
     """Set the group limits on the members' login roles, where PostgreSQL enforces them.
 
     PostgreSQL applies a role's CONNECTION LIMIT and its ALTER ROLE ... SET values only to
     sessions that log in as that role; members of a NOLOGIN group role do not inherit them. So
     each member gets the strictest limits of its limited groups. Limits that a member no longer
     needs (it left the group, or the limit was removed) are reset, unless someone changed them
-    since the apply step set them.
+    since the apply step set them. A member the connection's user may not alter is skipped with
+    a warning, so that one such member does not block the rest of the apply.
     """
     wanted = _member_limits(cur, config)
     recorded = {
@@ -547,6 +580,14 @@ def _apply_member_limits(cur, config: GovernanceConfig, database: str, changes: 
             cur.execute("delete from governance.member_limits where member_name = %s", (member,))
             if member not in existing:
                 continue
+        if not _can_alter_role(cur, member):
+            message = (
+                f"Limits of login role {member} were not set: the governance user may not alter it. "
+                f"Grant that user ADMIN OPTION on {member} (with CREATEROLE), or apply as a superuser"
+            )
+            report.warnings.append(message)
+            log.warning(message)
+            continue
         limits = wanted.get(member, RoleLimits())
         recorded_timeout, recorded_limit = recorded.get(member, (None, None))
 
