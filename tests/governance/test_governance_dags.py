@@ -81,7 +81,7 @@ def test_funnel_dag_runs_as_manager(governed, airflow_db, airflow_env):
         "select step_number, reached_users from analytics.self_service_funnel_drop_off"
     )
     audit = governed.db.query(
-        "select requested_by, executed_as_role, status, dag_id from analytics.query_audit_log"
+        "select requested_by, executed_as_role, outcome, dag_id from analytics.query_audit_log"
     )
     assert run.state == "success"
     assert sorted(results) == [(1, 3), (2, 2), (3, 1)]
@@ -113,6 +113,6 @@ def test_refused_template_fails_dag(governed, airflow_db, airflow_env):
                 "select pg_advisory_lock(hashtext(%s), %s)", (governed.role("product_manager"), slot)
             )
         run = run_dag(dag, logical_date=dt.datetime(2026, 4, 3, tzinfo=dt.UTC))
-    statuses = governed.db.query("select status from analytics.query_audit_log")
+    statuses = governed.db.query("select outcome from analytics.query_audit_log")
     assert run.state == "failed"
     assert statuses == [("rejected",)]

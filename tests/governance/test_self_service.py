@@ -73,7 +73,7 @@ def _run(governed, template, values, tmp_path, data=None):
 
 def _audit_log(governed):
     return governed.db.query(
-        "select requested_by, executed_as_role, template_name, is_template, status, rows_returned, error "
+        "select requested_by, executed_as_role, template_name, is_template_run, outcome, rows_returned, error "
         "from analytics.query_audit_log order by started_at"
     )
 
@@ -213,7 +213,7 @@ def test_run_recorded_in_audit_log(governed, tmp_path):
 
 def test_audit_log_keeps_bound_parameters(governed, tmp_path):
     _run(governed, FEATURE_ADOPTION, {**ADOPTION, "signup_from": None}, tmp_path)
-    parameters = governed.db.query("select parameters from analytics.query_audit_log")[0][0]
+    parameters = governed.db.query("select query_parameters from analytics.query_audit_log")[0][0]
     assert parameters["feature_event"] == "report_exported"
     assert parameters["signup_from"] == "2025-12-01"
 

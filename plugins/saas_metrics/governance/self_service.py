@@ -174,7 +174,7 @@ def _record(conn, values: dict[str, Any]) -> None:
                 sql.SQL(", ").join(map(sql.Identifier, columns)),
                 sql.SQL(", ").join(sql.Placeholder(column) for column in columns),
             ),
-            {**values, "parameters": psycopg.types.json.Jsonb(values["parameters"])},
+            {**values, "query_parameters": psycopg.types.json.Jsonb(values["query_parameters"])},
         )
 
 
@@ -219,8 +219,8 @@ def run_template(
         "requested_by": requested_by,
         "executed_as_role": role,
         "template_name": template.name,
-        "is_template": True,
-        "parameters": _json_safe(values),
+        "is_template_run": True,
+        "query_parameters": _json_safe(values),
         "started_at": started_at,
         "dag_id": dag_id,
         "dag_run_id": dag_run_id,
@@ -231,10 +231,10 @@ def run_template(
     try:
         parameters = {**template.bind(values, as_of), "time_zone": time_zone}
     except TemplateParameterError as error:
-        _record(conn, {**audit, "status": "rejected", "error": str(error), "duration_seconds": 0})
+        _record(conn, {**audit, "outcome": "rejected", "error": str(error), "duration_seconds": 0})
         raise
     # The audit row keeps the values the query was run with, defaults filled in.
-    audit["parameters"] = _json_safe(parameters)
+    audit["query_parameters"] = _json_safe(parameters)
     query = render_template_sql(template)
     estimated = None
     try:
@@ -260,14 +260,14 @@ def run_template(
             columns = [column.name for column in cur.description]
             rows = [dict(zip(columns, row, strict=True)) for row in cur.fetchall()]
     except TemplateQueryError as error:
-        _record(conn, {**audit, "status": "failed", "error": str(error), "duration_seconds": 0})
+        _record(conn, {**audit, "outcome": "failed", "error": str(error), "duration_seconds": 0})
         raise
     except GuardrailError as error:
         _record(
             conn,
             {
                 **audit,
-                "status": "rejected",
+                "outcome": "rejected",
                 "estimated_scan_rows": estimated,
                 "error": str(error),
                 "duration_seconds": round(time.monotonic() - started, 3),
@@ -283,7 +283,7 @@ def run_template(
             conn,
             {
                 **audit,
-                "status": "failed",
+                "outcome": "failed",
                 "estimated_scan_rows": estimated,
                 "error": message,
                 "duration_seconds": round(time.monotonic() - started, 3),
@@ -320,7 +320,7 @@ def run_template(
         conn,
         {
             **audit,
-            "status": "succeeded",
+            "outcome": "succeeded",
             "rows_returned": len(rows),
             "estimated_scan_rows": estimated,
             "duration_seconds": duration,
