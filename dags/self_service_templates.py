@@ -4,14 +4,13 @@
 {description}
 
 Trigger this DAG with **Trigger** and fill in the form. The query runs in the warehouse as the
-`product_manager` role, so it sees only what that role may read (the `analytics` schema and the
-curated `product_events` views, without email, IP address, name or payment data), and it is
-refused before it runs when EXPLAIN estimates it would scan more than the role's
-`max_scan_rows`. Every form value is bound as a query parameter, never pasted into the SQL.
+`product_manager` role, so it reads only what that role may read: the `analytics` schema and the
+curated `product_events` views, without email, IP address, name or payment data. It is rejected
+before it runs when EXPLAIN estimates that it would scan more than the role's `max_scan_rows`. Every form value is bound as a query parameter, never pasted into the SQL.
 
 **Results:** the rows go to the table `{result_table}` (with the run's `query_id`) and to a CSV
 file under `output/self_service/{name}/` (the folder is set by `SAAS_METRICS_OUTPUT_DIR`); the
-task's return value has both. Every run, refused ones included, is recorded in
+task's return value has both. Every run, rejected ones included, is recorded in
 `analytics.query_audit_log` with who triggered it, the parameters, the row count and the
 duration.
 
@@ -26,7 +25,7 @@ duration.
   roles and views yet, or the daily pipeline has not built the product tables.
 
 **Rerun safety:** each run reads only and appends its own rows, keyed by a new `query_id`, so
-reruns never change earlier results. Refused and timed-out queries fail without retries.
+reruns never change earlier results. Rejected and timed-out queries fail without retries.
 """
 
 from __future__ import annotations

@@ -1,11 +1,11 @@
 """
 ### Warehouse governance
 
-Applies `include/config/governance.yml` to the warehouse: the group roles (admin, compliance,
-finance_admin, analyst, product_manager), their grants and revokes, the masked and audited views
-in `governed_<schema>` and the curated schema `product_events`, and the statement timeout and
-connection limit of the product-manager role and its members. docs/governance.md describes the
-model and what each role sees.
+Applies `include/config/governance.yml` to the warehouse. It creates the group roles (admin,
+compliance, finance_admin, analyst, product_manager) and grants or revokes their privileges. It
+builds the masked and audited views in `governed_<schema>` and the curated schema
+`product_events`, and sets the statement timeout and connection limit of the product-manager
+role and its members. docs/governance.md describes the model and what each role reads.
 
 **Owner:** data-platform. **Schedule:** daily at 07:30 UTC, after `saas_metrics_daily` (07:00)
 has rebuilt the tables, so that tables created by that run are governed the same morning.

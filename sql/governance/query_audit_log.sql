@@ -1,4 +1,4 @@
--- One row per self-service template run, refused and failed runs included. Written by the
+-- One row per self-service template run, rejected and failed runs included. Written by the
 -- template runner as the Airflow connection's user, after the query ran as the self-service role.
 create schema if not exists analytics;
 

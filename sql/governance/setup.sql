@@ -25,7 +25,7 @@ create schema if not exists audit;
 comment on schema audit is 'Audit trail of reads of audited columns';
 
 -- One row per query and audited column read through a governed view. Rows are written in the
--- reader's transaction, so a reader that rolls back also removes its row; the server log line
+-- reader's transaction, so a reader that rolls back also removes its row. The server log line
 -- written alongside (RAISE LOG) is the record that survives a rollback.
 create table if not exists audit.column_access_log (
     access_id bigint generated always as identity primary key,

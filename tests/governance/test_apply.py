@@ -172,7 +172,7 @@ def test_member_leaving_group_loses_limits(governed):
     assert _connection_limit(governed, member) == -1
 
 
-def test_hand_set_member_limit_kept_after_leaving(governed):
+def test_hand_set_limit_kept(governed):
     member = governed.login("product_manager")
     governed.execute(f'alter role "{member}" connection limit 1')
     governed.execute(f'revoke "{governed.role("product_manager")}" from "{member}"')
@@ -307,7 +307,7 @@ def test_non_superuser_applier(warehouse):
     assert _apply_as(warehouse, writer).changes == []
 
 
-def test_non_superuser_applier_can_set_manager_role(warehouse):
+def test_non_superuser_applier_sets_role(warehouse):
     writer = _make_writer(warehouse)
     _apply_as(warehouse, writer)
     with warehouse.connect_as(writer) as conn:

@@ -104,7 +104,7 @@ def test_invalid_form_values_rejected_before_run(governed, airflow_db, airflow_e
         )
 
 
-def test_refused_template_fails_dag(governed, airflow_db, airflow_env):
+def test_rejected_template_fails_dag(governed, airflow_db, airflow_env):
     airflow_env(governed.prefix)
     dag = _load_dag("self_service_templates.py", "self_service_funnel_drop_off")
     with governed.db.connect(autocommit=True) as holder:

@@ -194,7 +194,7 @@ def test_session_gets_configured_timeout(governed):
     assert rows == [("2min",)]
 
 
-def test_fourth_session_refused(governed):
+def test_fourth_session_rejected(governed):
     login = governed.login("product_manager")
     sessions = [governed.connect_as(login) for _ in range(3)]
     try:

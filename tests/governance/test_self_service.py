@@ -73,8 +73,8 @@ def _run(governed, template, values, tmp_path, data=None):
 
 def _audit_log(governed):
     return governed.db.query(
-        "select requested_by, executed_as_role, template_name, is_template_run, outcome, rows_returned, error "
-        "from analytics.query_audit_log order by started_at"
+        "select requested_by, executed_as_role, template_name, is_template_run, outcome, rows_returned, "
+        "error from analytics.query_audit_log order by started_at"
     )
 
 
@@ -225,12 +225,12 @@ def test_results_readable_by_manager_after_apply(governed, tmp_path):
     assert governed.query_as(governed.login("product_manager"), query) == [(3,)]
 
 
-def test_scan_limit_refuses_query(governed, tmp_path):
+def test_scan_limit_rejects_query(governed, tmp_path):
     with pytest.raises(GuardrailError, match="would scan about"):
         _run(governed, FUNNEL_DROP_OFF, FUNNEL, tmp_path, data=_with_limits(max_scan_rows=10))
 
 
-def test_refused_query_recorded(governed, tmp_path):
+def test_rejected_query_recorded(governed, tmp_path):
     with pytest.raises(GuardrailError):
         _run(governed, FUNNEL_DROP_OFF, FUNNEL, tmp_path, data=_with_limits(max_scan_rows=10))
     statuses = [row[4] for row in _audit_log(governed)]
@@ -245,7 +245,7 @@ def test_scan_estimate_counts_tables(governed, tmp_path):
     assert run.estimated_scan_rows >= 21
 
 
-def test_concurrency_slots_refuse_fourth_query(governed, tmp_path):
+def test_concurrency_slots_reject_fourth_query(governed, tmp_path):
     role = governed.role("product_manager")
     with governed.db.connect(autocommit=True) as holder:
         for slot in range(3):

@@ -183,7 +183,7 @@ def _apply_setup(cur, report: ApplyReport) -> None:
 def _apply_roles(cur, config: GovernanceConfig, changes: _Changes, report: ApplyReport) -> list[str]:
     """Create or correct the group roles; return managed roles that are no longer configured."""
     marker = _role_comment_marker(config.role_prefix)
-    wanted = {config.role_name(role.name): role for role in config.roles}
+    configured = {config.role_name(role.name): role for role in config.roles}
     rows = cur.execute(
         """
         select
@@ -195,11 +195,11 @@ def _apply_roles(cur, config: GovernanceConfig, changes: _Changes, report: Apply
         where r.rolname = any(%(names)s)
             or starts_with(coalesce(shobj_description(r.oid, 'pg_authid'), ''), %(marker)s)
         """,
-        {"names": list(wanted), "marker": marker},
+        {"names": list(configured), "marker": marker},
     ).fetchall()
     existing = {name: (has_attributes, comment) for name, has_attributes, comment in rows}
 
-    for name, role in wanted.items():
+    for name, role in configured.items():
         identifier = sql.Identifier(name)
         comment = role_comment(config, role.description)
         if name not in existing:
@@ -222,7 +222,7 @@ def _apply_roles(cur, config: GovernanceConfig, changes: _Changes, report: Apply
         if current_comment != comment:
             changes.execute(sql.SQL("comment on role {} is {}").format(identifier, sql.Literal(comment)))
 
-    managed = list(wanted) + [name for name in existing if name not in wanted]
+    managed = list(configured) + [name for name in existing if name not in configured]
     memberships = cur.execute(
         """
         select g.rolname, m.rolname
@@ -238,7 +238,9 @@ def _apply_roles(cur, config: GovernanceConfig, changes: _Changes, report: Apply
         # Membership in another role (pg_read_all_data, another group) would bypass the plan.
         changes.execute(sql.SQL("revoke {} from {}").format(sql.Identifier(group), sql.Identifier(member)))
 
-    removed = sorted(name for name in existing if name not in wanted and existing[name][1].startswith(marker))
+    removed = sorted(
+        name for name in existing if name not in configured and existing[name][1].startswith(marker)
+    )
     for name in removed:
         message = (
             f"Role {name} is no longer in governance.yml: its privileges and limits were removed, "
@@ -274,10 +276,10 @@ def _apply_views(cur, plan: Plan, changes: _Changes) -> None:
         """
         select n.nspname, coalesce(obj_description(n.oid, 'pg_namespace'), '')
         from pg_namespace as n
-        where n.nspname = any(%(wanted)s)
+        where n.nspname = any(%(planned)s)
             or starts_with(coalesce(obj_description(n.oid, 'pg_namespace'), ''), %(marker)s)
         """,
-        {"wanted": list(plan.managed_schemas), "marker": MANAGED_SCHEMA_COMMENT},
+        {"planned": list(plan.managed_schemas), "marker": MANAGED_SCHEMA_COMMENT},
     ).fetchall()
     existing_schemas = dict(schema_rows)
     managed_existing = [name for name, comment in schema_rows if comment.startswith(MANAGED_SCHEMA_COMMENT)]
@@ -324,8 +326,8 @@ def _apply_views(cur, plan: Plan, changes: _Changes) -> None:
             changes.execute(view.create_statement())
         changes.execute(sql.SQL("comment on view {} is {}").format(identifier, sql.Literal(comment)))
 
-    wanted_views = {(view.schema, view.name) for view in plan.views}
-    for schema, name in sorted(set(existing_views) - wanted_views):
+    planned_views = {(view.schema, view.name) for view in plan.views}
+    for schema, name in sorted(set(existing_views) - planned_views):
         changes.execute(sql.SQL("drop view {}").format(sql.Identifier(schema, name)))
     for schema in sorted(set(managed_existing) - set(plan.managed_schemas)):
         changes.execute(sql.SQL("drop schema {}").format(sql.Identifier(schema)))
@@ -462,24 +464,24 @@ def _connection_limit(cur, role: str) -> int | None:
 
 
 def _set_connection_limit(cur, role: str, limit: int | None, changes: _Changes) -> None:
-    wanted = limit if limit is not None else -1
-    if _connection_limit(cur, role) != wanted:
+    target = limit if limit is not None else -1
+    if _connection_limit(cur, role) != target:
         changes.execute(
-            sql.SQL("alter role {} connection limit {}").format(sql.Identifier(role), sql.Literal(wanted))
+            sql.SQL("alter role {} connection limit {}").format(sql.Identifier(role), sql.Literal(target))
         )
 
 
 def _set_statement_timeout(cur, role: str, database: str, seconds: int | None, changes: _Changes) -> None:
     """Make the role's statement_timeout in `database` `seconds`, or remove it for None."""
-    wanted = _seconds(seconds)
-    if _statement_timeout(cur, role, database) == wanted:
+    target = _seconds(seconds)
+    if _statement_timeout(cur, role, database) == target:
         return
-    if wanted is None:
+    if target is None:
         statement = sql.SQL("alter role {} in database {} reset statement_timeout")
         changes.execute(statement.format(sql.Identifier(role), sql.Identifier(database)))
     else:
         statement = sql.SQL("alter role {} in database {} set statement_timeout = {}")
-        changes.execute(statement.format(sql.Identifier(role), sql.Identifier(database), sql.Literal(wanted)))
+        changes.execute(statement.format(sql.Identifier(role), sql.Identifier(database), sql.Literal(target)))
 
 
 def _apply_group_limits(
@@ -563,7 +565,7 @@ def _apply_member_limits(
     since the apply step set them. A member the connection's user may not alter is skipped with
     a warning, so that one such member does not block the rest of the apply.
     """
-    wanted = _member_limits(cur, config)
+    expected = _member_limits(cur, config)
     recorded = {
         member: (timeout, limit)
         for member, timeout, limit in cur.execute(
@@ -575,8 +577,8 @@ def _apply_member_limits(
         for (name,) in cur.execute("select rolname from pg_roles where rolname = any(%s)", (list(recorded),))
     }
 
-    for member in sorted(set(recorded) | set(wanted)):
-        if member not in wanted:
+    for member in sorted(set(recorded) | set(expected)):
+        if member not in expected:
             cur.execute("delete from governance.member_limits where member_name = %s", (member,))
             if member not in existing:
                 continue
@@ -588,10 +590,10 @@ def _apply_member_limits(
             report.warnings.append(message)
             log.warning(message)
             continue
-        limits = wanted.get(member, RoleLimits())
+        limits = expected.get(member, RoleLimits())
         recorded_timeout, recorded_limit = recorded.get(member, (None, None))
 
-        # Without a wanted value, only undo what this step set: a value someone changed since
+        # Without a configured limit, only undo what this step set: a value someone changed since
         # (or set before governance managed the member) is left as it is.
         if limits.max_runtime_seconds is not None:
             _set_statement_timeout(cur, member, database, limits.max_runtime_seconds, changes)
@@ -602,7 +604,7 @@ def _apply_member_limits(
         elif recorded_limit is not None and _connection_limit(cur, member) == recorded_limit:
             _set_connection_limit(cur, member, None, changes)
 
-        if member in wanted:
+        if member in expected:
             cur.execute(
                 """
                 insert into governance.member_limits as m

@@ -63,7 +63,7 @@ class RoleLimits:
 
 @dataclass(frozen=True)
 class RolePolicy:
-    """What one group role may read, and the limits on its members' sessions."""
+    """Read access of one group role, and the limits on its members' sessions."""
 
     name: str
     description: str
@@ -76,7 +76,7 @@ class RolePolicy:
         return any(fnmatchcase(table, pattern) for pattern in self.denied_tables)
 
     def can_read(self, table: str) -> bool:
-        """Whether the role reads `table` (schema.table) directly or through its governed view."""
+        """Return whether the role may read `table` (schema.table), directly or through its view."""
         return table.split(".", 1)[0] in self.allowed_schemas and not self.is_denied(table)
 
 
@@ -91,7 +91,7 @@ class GovernanceTag:
     access_audit: bool = False
 
     def masks_for(self, role: str) -> bool:
-        """Whether `role` sees the masked value. Roles in neither list are masked (fail closed)."""
+        """Return whether `role` gets the masked value; roles in neither list get it too (fail closed)."""
         return self.masking != "none" and role not in self.exempt_roles
 
     @property
@@ -120,7 +120,7 @@ class GovernanceConfig:
         return next(role for role in self.roles if role.name == name)
 
     def role_name(self, name: str) -> str:
-        """The PostgreSQL name of the group role `name`."""
+        """Return the PostgreSQL name of the group role `name`."""
         return f"{self.role_prefix}{name}"
 
     def with_role_prefix(self, prefix: str) -> GovernanceConfig:
@@ -237,6 +237,7 @@ def _parse_tag(data: object, known_roles: set[str], where: str) -> GovernanceTag
     column = data.get("column")
     if not isinstance(column, str) or not _IDENTIFIER.match(column):
         raise _fail(where, f"column {column!r} is not a lowercase SQL identifier")
+
     classification = data.get("classification")
     if classification not in CLASSIFICATIONS:
         raise _fail(where, f"classification {classification!r} is invalid; use one of {CLASSIFICATIONS}")
@@ -245,6 +246,7 @@ def _parse_tag(data: object, known_roles: set[str], where: str) -> GovernanceTag
         raise _fail(
             where, f"masking {masking!r} is not a known masking policy; use one of {MASKING_POLICIES}"
         )
+
     applies = _parse_role_list(data.get("applies_to_roles"), known_roles, f"{where}.applies_to_roles", True)
     exempt = _parse_role_list(data.get("exempt_roles"), known_roles, f"{where}.exempt_roles", False)
     if masking == "none" and (applies or exempt):
@@ -256,6 +258,7 @@ def _parse_tag(data: object, known_roles: set[str], where: str) -> GovernanceTag
     both = sorted(set(applies) & set(exempt))
     if both:
         raise _fail(where, f"roles {both} are in both applies_to_roles and exempt_roles")
+
     audit = data.get("access_audit", False)
     if not isinstance(audit, bool):
         raise _fail(where, f"access_audit must be true or false, got {audit!r}")

@@ -8,7 +8,7 @@ this plan with the database and issue the difference. The model:
   roles that are not exempt (checked with pg_has_role at query time) and, for audited columns,
   logs the read through audit.log_column_read.
 - Every other table in a role's allowed schemas is granted directly, minus denied tables.
-- A curated schema holds views over source tables for the roles allowed to read it, without the
+- A curated schema contains views over source tables for the roles allowed to read it, without the
   columns any of those roles is denied.
 - Columns a role is denied are never granted: a table or governed view that has one is granted
   column by column.
@@ -39,8 +39,8 @@ _TEXT_TYPES = ("text", "character varying", "character", "citext", "name")
 class Privilege(NamedTuple):
     """One privilege of one role, in the shape the catalog's ACLs are read into.
 
-    kind is schema, table, sequence, column or routine; detail is the column name for a column
-    privilege and the argument types for a routine, empty otherwise.
+    kind is schema, table, sequence, column or routine. detail is the column name for a column
+    privilege and the argument types for a routine, and empty otherwise.
     """
 
     kind: str
@@ -70,7 +70,7 @@ class ViewSpec:
         )
 
     def fingerprint(self) -> str:
-        """A digest of the view's definition, stored in its comment to detect changes."""
+        """Return a digest of the view's definition, stored in its comment to detect changes."""
         return hashlib.sha256(self.create_statement().as_string().encode()).hexdigest()
 
 
@@ -103,7 +103,7 @@ def _masked_value(tag: GovernanceTag, column: Column) -> sql.Composable:
 
 
 def _clear_value(tag: GovernanceTag, column: Column) -> sql.Composable:
-    """The unmasked value, cast to the masked value's type so that both case branches agree."""
+    """Return the unmasked value, cast to the masked value's type so that both case branches agree."""
     value = sql.Identifier(column.name)
     if tag.masking == "hash_sha256" or _is_text(column):
         return sql.SQL("{}::text").format(value)
@@ -111,7 +111,7 @@ def _clear_value(tag: GovernanceTag, column: Column) -> sql.Composable:
 
 
 def column_expression(config: GovernanceConfig, table: str, column: Column) -> sql.Composable:
-    """The select-list expression of `column` in a governed or curated view of `table`."""
+    """Build the select-list expression of `column` in a governed or curated view of `table`."""
     tag = next((tag for tag in config.tags_for(table) if tag.column == column.name), None)
     expression: sql.Composable = sql.Identifier(column.name)
     if tag is None:
@@ -177,7 +177,7 @@ def _select_privileges(
 
 
 def build_plan(config: GovernanceConfig, live: Catalog, declared: Catalog) -> Plan:
-    """Compute the views and privileges `config` asks for, given the tables that exist (`live`)."""
+    """Compute the views and privileges that `config` requests, given the tables that exist (`live`)."""
     pending = {}
     for table in config.referenced_tables():
         if table not in live.tables:

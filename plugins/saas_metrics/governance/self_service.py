@@ -1,8 +1,8 @@
 """Run a product-manager query template under the warehouse's guardrails, and record the run.
 
 The query runs inside one transaction after SET LOCAL ROLE to the self-service role, so the
-warehouse itself enforces what that role may read; the runner adds the checks PostgreSQL cannot
-make per query:
+warehouse itself enforces what that role may read. The runner adds the checks that PostgreSQL
+cannot make per query:
 
 - at most `max_concurrent_queries` template queries at a time (transaction advisory locks);
 - `statement_timeout` of `max_runtime_seconds` (SET ROLE does not load the role's settings);
@@ -11,7 +11,7 @@ make per query:
 Only fixed template SQL runs this way, with every value bound as a query parameter: SET ROLE
 can be undone by the session that issued it, so free SQL must never run through this path.
 Results go to the table `analytics.self_service_<template>` and to a CSV file, and every run,
-refused and failed ones included, gets a row in `analytics.query_audit_log`.
+rejected and failed ones included, gets a row in `analytics.query_audit_log`.
 """
 
 from __future__ import annotations
@@ -43,7 +43,7 @@ FULL_SCAN_NODES = ("Seq Scan", "Bitmap Heap Scan", "Sample Scan", "Tid Range Sca
 
 
 class GuardrailError(RuntimeError):
-    """A guardrail refused the query before it ran (scan estimate or concurrency)."""
+    """A guardrail rejected the query before it ran (scan estimate or concurrency)."""
 
 
 class TemplateQueryError(RuntimeError):
@@ -150,7 +150,7 @@ def _ensure_tables(conn, template: QueryTemplate) -> None:
 
 
 def _acquire_slot(cur, role: str, max_concurrent: int | None) -> None:
-    """Take one of the role's query slots for this transaction, or refuse the query."""
+    """Take one of the role's query slots for this transaction, or raise GuardrailError."""
     if not max_concurrent:
         return
     for slot in range(max_concurrent):
@@ -204,8 +204,8 @@ def run_template(
 ) -> TemplateRun:
     """Run `template` with the form `values` as the self-service role and record the run.
 
-    Raises TemplateParameterError for invalid values and GuardrailError when a guardrail refuses
-    the query, before it runs, and TemplateQueryError when the warehouse rejects or cancels it.
+    Raises TemplateParameterError for invalid values and GuardrailError when a guardrail rejects
+    the query, both before it runs, and TemplateQueryError when the warehouse rejects or cancels it.
     Every outcome is recorded in analytics.query_audit_log. Switches `conn` to autocommit,
     because each step below is its own explicit transaction.
     """
@@ -273,7 +273,7 @@ def run_template(
                 "duration_seconds": round(time.monotonic() - started, 3),
             },
         )
-        log.warning("Refused template %s (query %s): %s", template.name, query_id, error)
+        log.warning("Rejected template %s (query %s): %s", template.name, query_id, error)
         raise
     except psycopg.Error as error:
         message = str(error).strip()
@@ -359,7 +359,7 @@ def run_template_with_connection(
     dag_id: str | None = None,
     dag_run_id: str | None = None,
 ) -> dict[str, Any]:
-    """Run a template through an Airflow connection; refusals fail the task without retries."""
+    """Run a template through an Airflow connection; a rejected query fails the task without retries."""
     from airflow.providers.postgres.hooks.postgres import PostgresHook
     from airflow.sdk.exceptions import AirflowFailException
 

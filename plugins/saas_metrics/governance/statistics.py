@@ -11,9 +11,9 @@ from statistics import NormalDist
 class TwoProportionTest:
     """Comparison of variant B's conversion rate with control A's.
 
-    difference is rate_b - rate_a. The z-score and two-sided p-value use the pooled standard
-    error (the null hypothesis is equal rates); the confidence interval of the difference uses
-    the unpooled (Wald) standard error.
+    difference is rate_b - rate_a. The z-score and the two-sided p-value use the pooled standard
+    error, because the null hypothesis is equal rates. The confidence interval of the difference
+    uses the unpooled (Wald) standard error.
     """
 
     rate_a: float

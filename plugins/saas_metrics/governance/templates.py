@@ -1,7 +1,7 @@
 """The product-manager query templates: their form fields, parameter checks and result columns.
 
 Each template is a SQL file under sql/templates/ that reads the curated product_events views.
-`params` describes the Airflow form (JSON-schema keywords for airflow.sdk.Param); `bind` checks
+`params` describes the Airflow form as JSON-schema keywords for airflow.sdk.Param. `bind` checks
 the submitted values again, so that callers outside Airflow get the same checks, and returns
 the values bound to the SQL. DAG files import this module at parse time, so it imports nothing
 heavy.
