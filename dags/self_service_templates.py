@@ -6,7 +6,8 @@
 Trigger this DAG with **Trigger** and fill in the form. The query runs in the warehouse as the
 `product_manager` role, so it reads only what that role may read: the `analytics` schema and the
 curated `product_events` views, without email, IP address, name or payment data. It is rejected
-before it runs when EXPLAIN estimates that it would scan more than the role's `max_scan_rows`. Every form value is bound as a query parameter, never pasted into the SQL.
+before it runs when EXPLAIN estimates that it would scan more than the role's `max_scan_rows`.
+Every form value is bound as a query parameter, never pasted into the SQL.
 
 **Results:** the rows go to the table `{result_table}` (with the run's `query_id`) and to a CSV
 file under `output/self_service/{name}/` (the folder is set by `SAAS_METRICS_OUTPUT_DIR`); the
@@ -24,8 +25,8 @@ duration.
 - "permission denied" or "does not exist": the `warehouse_governance` DAG has not applied the
   roles and views yet, or the daily pipeline has not built the product tables.
 
-**Rerun safety:** each run reads only and appends its own rows, keyed by a new `query_id`, so
-reruns never change earlier results. Rejected and timed-out queries fail without retries.
+**Rerun safety:** each run only appends its own rows, keyed by a new `query_id`, and changes no
+other data, so reruns never change earlier results. Rejected and timed-out queries fail without retries.
 """
 
 from __future__ import annotations
@@ -34,7 +35,6 @@ import os
 
 import pendulum
 from airflow.sdk import DAG, Param, task
-
 from saas_metrics.governance.templates import TEMPLATES
 
 for template in TEMPLATES:
