@@ -35,6 +35,7 @@ import os
 
 import pendulum
 from airflow.sdk import DAG, Param, task
+
 from saas_metrics.governance.templates import TEMPLATES
 
 for template in TEMPLATES:

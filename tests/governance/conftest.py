@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+
 from helpers.governance_warehouse import (
     PRODUCT_SQL,
     ROLES,

@@ -6,8 +6,9 @@ import hashlib
 import logging
 
 import pytest
-from helpers.governance_warehouse import ROLES, STRIPE_CUSTOMERS_SQL, shipped_config_data
 from psycopg.errors import InsufficientPrivilege
+
+from helpers.governance_warehouse import ROLES, STRIPE_CUSTOMERS_SQL, shipped_config_data
 from saas_metrics.config import ConfigError
 from saas_metrics.governance.apply import GovernanceApplyError, read_privileges
 

@@ -6,6 +6,7 @@ import re
 from pathlib import Path
 
 import pytest
+
 from helpers.governance_warehouse import shipped_config_data
 from saas_metrics.config import ConfigError
 from saas_metrics.governance.catalog import load_declared_catalog

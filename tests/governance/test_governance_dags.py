@@ -6,6 +6,7 @@ import datetime as dt
 from pathlib import Path
 
 import pytest
+
 from helpers.airflow_runs import run_dag
 from saas_metrics import paths
 

@@ -6,8 +6,9 @@ import hashlib
 
 import psycopg
 import pytest
-from helpers.governance_warehouse import shipped_config_data
 from psycopg.errors import InsufficientPrivilege, QueryCanceled, ReadOnlySqlTransaction, UndefinedColumn
+
+from helpers.governance_warehouse import shipped_config_data
 
 USER_EMAIL = "select email from governed_staging.product_users where user_id = 'u1'"
 PAYMENT_METHOD = "select payment_method from governed_staging.stripe_customers where customer_id = 'cus_1'"

@@ -17,6 +17,7 @@ import datetime as dt
 from decimal import Decimal
 
 import pytest
+
 from helpers.governance_warehouse import shipped_config_data
 from saas_metrics.governance.self_service import (
     GuardrailError,

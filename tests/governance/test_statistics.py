@@ -10,6 +10,7 @@ p = 2 * (1 - Phi(2.67740)) = 0.00742. Unpooled standard error sqrt(0.2 * 0.8 / 1
 from __future__ import annotations
 
 import pytest
+
 from saas_metrics.governance.statistics import two_proportion_z_test
 
 

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import psycopg
 import yaml
+
 from saas_metrics.governance.apply import apply_governance
 from saas_metrics.governance.catalog import load_declared_catalog
 from saas_metrics.governance.config import parse_governance_config
