@@ -22,7 +22,7 @@ EVENT_ROWS_PER_CHUNK = 100_000
 
 
 class Table:
-    """Rows of one raw table, in COPY text format unless `copy_format` says binary."""
+    """Rows of one raw table, in COPY text format unless `copy_format` is "binary"."""
 
     spec: TableSpec
     copy_format = "text"

@@ -20,7 +20,7 @@ from include.demo_data.seeding import PooledGenerator
 LIVE_STATUSES = ("trialing", "active", "past_due")
 PAYING_STATUSES = ("active", "past_due")
 
-# Queue order of events at the same second; a sequence number breaks the remaining ties, so
+# Queue order of events at the same second. A sequence number breaks the remaining ties, so
 # the order never depends on object identity.
 PRIORITY = {
     "discount_end": 0,

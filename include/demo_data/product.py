@@ -241,7 +241,7 @@ def activity_weights(company: Company) -> np.ndarray:
     return weights
 
 
-def run_events(company: Company, start_weights: np.ndarray, year: int, month: int) -> float:
+def run_events(company: Company, start_weights: np.ndarray) -> float:
     """Draw the month's events day by day and store them as one batch; return the total activity.
 
     Workspaces that existed at the start of the month use their activity at that time; workspaces
