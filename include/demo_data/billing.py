@@ -535,12 +535,9 @@ def _create_initial_customer(
     emit_customer(company, customer, first_seen)
     emit_subscription(company, sub, first_seen)
 
-    # The invoice of the current cycle predates the history, and the first sync delivers it.
-    usage = (period_boundary(sub.anchor, sub.interval, cycle - 1), sub.period_start) if cycle else None
-    reason = "subscription_cycle" if cycle else "subscription_create"
-    invoice = cycle_invoice(company, sub, reason, sub.period_start, usage)
-    paid_at = sub.period_start + rng.integers(60, 3600)
-    emit_invoice(company, invoice, "paid", paid_at, True, cursor=max(paid_at, first_seen))
+    # The demo's data starts at history_start for every source: the invoice of the cycle that
+    # was current then is not emitted, so no billed period begins before the history. (A real
+    # first Stripe sync brings all past invoices; the metrics engine rebuilds months from them.)
     company.schedule(sub.period_end, "renew", sub)
     crm.on_new_customer(company, customer, created, initial_sync=first_seen)
     crm.schedule_renewal_opportunity(company, sub, first_seen)
