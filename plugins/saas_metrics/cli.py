@@ -120,16 +120,17 @@ def print_mrr_table(rows: list[tuple]) -> None:
 def fetch_mrr_rows(currency: str) -> list[tuple]:
     from airflow.providers.postgres.hooks.postgres import PostgresHook
 
-    return PostgresHook(postgres_conn_id="warehouse").get_records(
-        """
-        select month_start, is_provisional, mrr, arr, paying_customers, new_mrr, expansion_mrr,
-            contraction_mrr, churned_mrr, reactivation_mrr, net_new_mrr
-        from analytics.mrr_monthly
-        where currency_basis = 'reporting' and currency = lower(%s)
-        order by month_start
-        """,
-        parameters=(currency,),
-    )
+    with PostgresHook(postgres_conn_id="warehouse").get_conn() as conn:
+        return conn.execute(
+            """
+            select month_start, is_provisional, mrr, arr, paying_customers, new_mrr, expansion_mrr,
+                contraction_mrr, churned_mrr, reactivation_mrr, net_new_mrr
+            from analytics.mrr_monthly
+            where currency_basis = 'reporting' and currency = lower(%s)
+            order by month_start
+            """,
+            (currency,),
+        ).fetchall()
 
 
 def write_mrr_csv(rows: list[tuple], path: Path) -> None:
