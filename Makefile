@@ -31,7 +31,7 @@ test: $(STAMP)
 
 lint: $(STAMP)
 	@$(BIN)/ruff check .
-	@$(BIN)/python -m saas_metrics.cli lint-sql
+	@$(BIN)/sqlfluff lint sql --processes 2
 
 ui: $(STAMP)
 	@$(BIN)/python -m saas_metrics.cli ui

@@ -152,6 +152,7 @@ with DAG(
         )
         chain(currencies, validated, [items, quarantine])
 
+        sql_model("staging/stripe_customers.sql", config=CONFIG)
         invoices = sql_model("staging/stripe_invoices.sql", config=CONFIG)
         invoice_lines = sql_model("staging/stripe_invoice_line_items.sql", config=CONFIG)
         history_lines_validated = sql_model("staging/stripe_invoice_lines_for_history_validated.sql", config=CONFIG)
@@ -162,6 +163,12 @@ with DAG(
             source_table="raw_stripe.invoice_line_items",
         )
         chain(currencies, invoices, invoice_lines, history_lines_validated, [history_lines, history_lines_quarantine])
+
+    with TaskGroup("stage_crm_and_support") as stage_crm_and_support:
+        sql_model("staging/segment_tracks.sql", config=CONFIG)
+        sql_model("staging/salesforce_accounts.sql", config=CONFIG)
+        sql_model("staging/salesforce_opportunities.sql", config=CONFIG)
+        sql_model("staging/zendesk_tickets.sql", config=CONFIG)
 
     subscription_states = sql_model("core/subscription_item_states.sql", config=CONFIG)
 
@@ -264,5 +271,6 @@ with DAG(
     chain(setup_warehouse, ingestion, recompute_plan, normalize_timezones, stage_stripe, subscription_states)
     chain(subscription_states, compute_mrr, [compute_ndr, compute_churn, compute_cohorts, compute_segments])
     chain(normalize_timezones, compute_product_metrics, compute_infrastructure_costs)
+    chain(recompute_plan, stage_crm_and_support, evaluate_alerts)
     chain(normalize_timezones, [product_cohorts, compute_segments])
     chain(metrics, evaluate_alerts, pipeline_state)
