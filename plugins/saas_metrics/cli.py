@@ -41,6 +41,9 @@ def airflow_environment() -> dict[str, str]:
     env.setdefault("SODA_TELEMETRY_DISABLED", "true")
     # A local run should stop at the first error instead of waiting minutes between retries.
     env.setdefault("SAAS_METRICS_TASK_RETRIES", "0")
+    # Alerts and failure messages go to output/notifications/outbox.jsonl unless real
+    # channels are configured (set SAAS_METRICS_NOTIFICATIONS=channels to use them).
+    env.setdefault("SAAS_METRICS_NOTIFICATIONS", "outbox")
     python_path = [str(PROJECT_ROOT), str(PLUGINS_DIR)]
     if env.get("PYTHONPATH"):
         python_path.append(env["PYTHONPATH"])

@@ -86,6 +86,7 @@ class AirflowServices:
             "AIRFLOW__LOGGING__TRIGGER_LOG_SERVER_PORT": str(_free_port()),
             "AIRFLOW_CONN_WAREHOUSE": warehouse_uri,
             "SAAS_METRICS_TASK_RETRIES": "0",
+            "SAAS_METRICS_NOTIFICATIONS": "outbox",
             "PYTHONPATH": os.pathsep.join([str(PROJECT_ROOT), str(PROJECT_ROOT / "plugins")]),
         }
         self.home = home
@@ -138,7 +139,9 @@ class AirflowServices:
         deadline = time.monotonic() + RUN_TIMEOUT_SECONDS
         while time.monotonic() < deadline:
             output = self.airflow("dags", "list-runs", "saas_metrics_daily", "-o", "json").stdout
-            runs = [run for run in json.loads(output or "[]") if run["run_id"].startswith("backfill__")]
+            # The JSON document is the last line; log lines may come before it.
+            document = next((line for line in reversed(output.splitlines()) if line.startswith("[")), "[]")
+            runs = [run for run in json.loads(document) if run["run_id"].startswith("backfill__")]
             recent = [run for run in runs if run.get("end_date") and _timestamp(run["end_date"]) > started_after]
             if len(recent) >= expected and all(run["state"] in ("success", "failed") for run in recent):
                 return recent
@@ -156,6 +159,8 @@ def backfill_results(pg_server, airflow_db, tmp_path_factory):
 
     monkeypatch = pytest.MonkeyPatch()
     monkeypatch.setenv("SAAS_METRICS_TASK_RETRIES", "0")
+    monkeypatch.setenv("SAAS_METRICS_NOTIFICATIONS", "outbox")
+    monkeypatch.setenv("SAAS_METRICS_OUTPUT_DIR", str(tmp_path_factory.mktemp("output")))
 
     # One by one, in this process, with dag.test().
     monkeypatch.setenv("AIRFLOW_CONN_WAREHOUSE", _create_database(pg_server, "bf_one_by_one"))

@@ -36,6 +36,7 @@ def daily_run(request, pg_server, airflow_db, tmp_path_factory):
         conn.execute(f'create database "{name}"')
     monkeypatch.setenv("AIRFLOW_CONN_WAREHOUSE", pg_server.airflow_uri(name))
     monkeypatch.setenv("SAAS_METRICS_TASK_RETRIES", "0")
+    monkeypatch.setenv("SAAS_METRICS_NOTIFICATIONS", "outbox")
     monkeypatch.setenv("SAAS_METRICS_OUTPUT_DIR", str(tmp_path_factory.mktemp("output")))
 
     from airflow.models import DagBag
