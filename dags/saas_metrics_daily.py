@@ -152,6 +152,10 @@ with DAG(
         )
         chain(customer_mrr, mrr_monthly)
 
+    with TaskGroup("reconcile") as reconcile:
+        sql_model("analytics/mrr_reconciliation.sql", config=CONFIG)
+        sql_model("analytics/arr_reconciliation.sql", config=CONFIG)
+
     compute_ndr = sql_model("analytics/ndr_monthly.sql", config=CONFIG, task_id="compute_ndr")
 
     with TaskGroup("compute_churn") as compute_churn:
@@ -180,6 +184,6 @@ with DAG(
     compute_segments = sql_model("analytics/segment_metrics.sql", config=CONFIG, task_id="compute_segments")
 
     chain(setup_warehouse, demo_data, normalize_timezones, stage_stripe, subscription_states, compute_mrr)
-    chain(compute_mrr, [compute_ndr, compute_churn, compute_cohorts, compute_segments])
+    chain(compute_mrr, [reconcile, compute_ndr, compute_churn, compute_cohorts, compute_segments])
     chain(normalize_timezones, compute_product_metrics, compute_infrastructure_costs)
     chain(normalize_timezones, [product_cohorts, compute_segments])
