@@ -7,7 +7,7 @@ from types import SimpleNamespace
 
 import pytest
 
-from saas_metrics.quality.records import CheckRecord, action_for, describe_threshold
+from saas_metrics.quality.records import CheckRecord, action_for, describe_threshold, summarize_message
 
 
 @pytest.mark.parametrize(
@@ -85,3 +85,22 @@ def test_record_round_trips_through_dict():
     restored = CheckRecord.from_dict(RECORD.as_dict())
     assert restored.describe() == RECORD.describe()
     assert restored.action == "block"
+
+
+def test_query_error_summary_keeps_database_error():
+    message = "\n".join(
+        [
+            "Could not execute metric query: ",
+            "select count(*)",
+            "from staging.quarantine:",
+            'relation "staging.quarantine" does not exist',
+            "LINE 2: from staging.quarantine",
+        ]
+    )
+    assert summarize_message(message) == 'Could not execute metric query: relation "staging.quarantine" does not exist'
+
+
+def test_one_line_message_is_kept():
+    assert summarize_message("could not connect to the warehouse: timeout\n") == (
+        "could not connect to the warehouse: timeout"
+    )

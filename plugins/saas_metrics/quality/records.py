@@ -67,9 +67,9 @@ class CheckRecord:
         if self.threshold:
             parts.append(f"threshold {self.threshold}")
         text = "; ".join(parts)
-        if self.message:
-            first_line = self.message.strip().splitlines()[0] if self.message.strip() else ""
-            text += f": {first_line[:_MESSAGE_LENGTH_IN_SUMMARY]}"
+        summary = summarize_message(self.message)
+        if summary:
+            text += f": {summary[:_MESSAGE_LENGTH_IN_SUMMARY]}"
         return text
 
     @classmethod
@@ -107,6 +107,22 @@ def action_for(outcome: str, level: str) -> str:
     if outcome == "excluded":
         return "skip"
     return "pass"
+
+
+def summarize_message(message: str) -> str:
+    """Return the line of a message that says what failed.
+
+    Soda writes a failed query as "<what failed>:", the SQL text ending in ":", then the
+    database's error, so such a message is summarized by its first line and that error.
+    """
+    lines = [line.strip() for line in message.splitlines() if line.strip()]
+    if not lines:
+        return ""
+    if lines[0].endswith(":"):
+        after_last_header = max(index for index, line in enumerate(lines) if line.endswith(":")) + 1
+        if after_last_header < len(lines):
+            return f"{lines[0]} {lines[after_last_header]}"
+    return lines[0]
 
 
 def format_value(value: Decimal | float | int) -> str:
