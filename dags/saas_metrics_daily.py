@@ -2,8 +2,10 @@
 ### SaaS metrics, daily
 
 Builds the canonical subscription metrics from the raw source tables: staging (types, UTC,
-duplicates collapsed, bad rows quarantined), subscription item states, and the monthly MRR
-tables `analytics.customer_mrr_monthly` and `analytics.mrr_monthly`.
+duplicates collapsed, bad rows quarantined), subscription item states, the monthly MRR tables
+`analytics.customer_mrr_monthly` and `analytics.mrr_monthly`, the metrics built on them, and the
+reconciliations against Stripe invoices and finance's ARR. The last task, `quality_gate`, runs
+the Soda contracts in `soda_checks/` (see docs/quality.md).
 
 **Owner:** data-platform. **Schedule:** daily at 07:00 UTC for the interval
 [previous day 07:00, this day 07:00); the end of the interval is the "now" of every model.
@@ -19,6 +21,10 @@ for the Airbyte syncs.
 - `customer_mrr_monthly` failed with "Missing FX rate": add the rate for that currency and
   month to `raw_finance.fx_rates_monthly`, then clear the task.
 - rows in `staging.quarantine`: each has its source table, key and reason.
+- `quality_gate` failed: its message lists each blocking check with its value and threshold,
+  and `analytics.data_quality_results` has every result of the run. Fix the data or the model,
+  rerun the affected tasks, then clear `quality_gate`. Warnings do not fail the run; they are
+  logged (and sent to Slack when SAAS_METRICS_QUALITY_SLACK_CONN_ID is set).
 
 **Rerun safety:** every task replaces exactly the table or months it owns inside one
 transaction, so clearing a task, rerunning a run, or backfilling a range gives the same tables.
@@ -35,6 +41,7 @@ from airflow.sdk import DAG, CronDataIntervalTimetable, Param, TaskGroup, chain,
 
 from saas_metrics.config import load_metrics_config
 from saas_metrics.models import OPEN_MONTH_FILTER, quarantine_model, sql_model
+from saas_metrics.operators.quality_gate import QualityGateOperator
 from saas_metrics.paths import SQL_DIR
 
 CONFIG = load_metrics_config()
@@ -183,7 +190,14 @@ with DAG(
 
     compute_segments = sql_model("analytics/segment_metrics.sql", config=CONFIG, task_id="compute_segments")
 
+    # Finance reports a month's ARR days after it closes; the monthly board DAG checks it.
+    quality_gate = QualityGateOperator(task_id="quality_gate", exclude_checks=["arr_matches_finance"])
+
     chain(setup_warehouse, demo_data, normalize_timezones, stage_stripe, subscription_states, compute_mrr)
     chain(compute_mrr, [reconcile, compute_ndr, compute_churn, compute_cohorts, compute_segments])
     chain(normalize_timezones, compute_product_metrics, compute_infrastructure_costs)
     chain(normalize_timezones, [product_cohorts, compute_segments])
+    chain(
+        [reconcile, compute_ndr, compute_churn, compute_cohorts, compute_segments, compute_infrastructure_costs],
+        quality_gate,
+    )
