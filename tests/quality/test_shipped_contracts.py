@@ -12,6 +12,7 @@ import pytest
 
 from helpers.models import (
     create_raw_tables,
+    insert_fx_rate,
     insert_invoice_line,
     insert_subscription_version,
     models_upstream_of,
@@ -145,7 +146,7 @@ def test_stripe_freshness_levels(raw, extracted_at, outcome):
     assert freshness["outcome"] == outcome
 
 
-def _invoice_march(conn, subscription, day):
+def _invoice_march(conn, subscription, day, item_price=MONTHLY):
     insert_invoice_line(
         conn,
         line_id=f"il_{subscription}",
@@ -153,7 +154,7 @@ def _invoice_march(conn, subscription, day):
         customer_id=f"cus_{subscription}",
         subscription_id=f"sub_{subscription}",
         period=(f"2026-03-{day}", f"2026-04-{day}"),
-        item_price=MONTHLY,
+        item_price=item_price,
         billing_reason="subscription_cycle",
     )
 
@@ -191,3 +192,22 @@ def test_unreported_month_blocks_arr_check(raw):
     check = _results(raw, "analytics/arr_reconciliation.yml", "arr_reconciliation")["arr_matches_finance"]
     assert check["outcome"] == "not_evaluated"
     assert check["action"] == "block"
+
+
+def test_small_currency_gap_is_weighted(raw):
+    """A 10 % gap in a currency with 5 % of the MRR stays under the 2 % warning."""
+    insert_subscription_version(
+        raw,
+        subscription_id="sub_3",
+        customer_id="cus_3",
+        updated="2026-03-02",
+        items=[(price(1000, "eur"), 1)],
+        currency="eur",
+    )
+    insert_fx_rate(raw, "2026-03-01", "eur", "1.1")
+    _invoice_march(raw, "1", "10")
+    _invoice_march(raw, "2", "12")
+    _invoice_march(raw, "3", "02", item_price=price(900, "eur"))
+    reconciliation = _results(raw, "analytics/mrr_reconciliation.yml", "mrr_reconciliation")["stripe_reconciliation"]
+    assert reconciliation["outcome"] == "passed"
+    assert float(reconciliation["value"]) == pytest.approx(1.1 / 209.9)
