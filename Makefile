@@ -29,6 +29,7 @@ test: $(STAMP)
 lint: $(STAMP)
 	@$(BIN)/ruff check .
 	@$(BIN)/python -m saas_metrics.cli lint-sql
+	@$(BIN)/python -m saas_metrics.quality.lint
 
 ui: $(STAMP)
 	@$(BIN)/python -m saas_metrics.cli ui
