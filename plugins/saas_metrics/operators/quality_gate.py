@@ -170,7 +170,9 @@ def _summary(records) -> dict[str, Any]:
 
 
 def _blocking_message(blocking, contract_count: int, storage_error: Exception | None) -> str:
-    lines = [f"Quality gate blocked publication: {len(blocking)} blocking results in {contract_count} contracts:"]
+    results = "result" if len(blocking) == 1 else "results"
+    contracts = "contract" if contract_count == 1 else "contracts"
+    lines = [f"Quality gate blocked publication: {len(blocking)} blocking {results} in {contract_count} {contracts}:"]
     lines += [f"- {record.describe()}" for record in blocking]
     if storage_error:
         lines.append(f"The results could not be stored: {storage_error}")
