@@ -2,10 +2,10 @@
 ### SaaS metrics, daily
 
 Builds the canonical subscription metrics from the raw source tables: staging (types, UTC,
-duplicates collapsed, bad rows quarantined), subscription item states, the monthly MRR tables
-`analytics.customer_mrr_monthly` and `analytics.mrr_monthly`, the metrics built on them, and the
-reconciliations against Stripe invoices and finance's ARR. The last task, `quality_gate`, runs
-the Soda contracts in `soda_checks/` (see docs/quality.md).
+duplicates collapsed, bad rows quarantined), subscription item states, and the monthly MRR
+tables `analytics.customer_mrr_monthly` and `analytics.mrr_monthly`. On these it builds the
+other metrics and the reconciliations against Stripe invoices and finance's ARR. The last task,
+`quality_gate`, runs the Soda contracts in `soda_checks/` (see docs/quality.md).
 
 **Owner:** data-platform. **Schedule:** daily at 07:00 UTC for the interval
 [previous day 07:00, this day 07:00); the end of the interval is the "now" of every model.

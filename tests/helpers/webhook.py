@@ -8,7 +8,7 @@ from http.server import BaseHTTPRequestHandler, HTTPServer
 
 
 class WebhookServer:
-    """Collects the JSON body of every POST; answers 200 "ok" as Slack does."""
+    """Collects the JSON body of every POST and responds 200 "ok", as Slack does."""
 
     def __init__(self) -> None:
         self.bodies: list[dict] = []
