@@ -32,6 +32,7 @@ test: $(STAMP)
 lint: $(STAMP)
 	@$(BIN)/ruff check .
 	@$(BIN)/sqlfluff lint sql --processes 2
+	@$(BIN)/python -m saas_metrics.quality.lint
 
 ui: $(STAMP)
 	@$(BIN)/python -m saas_metrics.cli ui

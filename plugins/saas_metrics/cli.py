@@ -39,6 +39,7 @@ def airflow_environment() -> dict[str, str]:
     env["AIRFLOW__CORE__PLUGINS_FOLDER"] = str(PLUGINS_DIR)
     env.setdefault("AIRFLOW__CORE__LOAD_EXAMPLES", "False")
     env.setdefault("SODA_TELEMETRY_DISABLED", "true")
+    env.setdefault("SODA_CORE_TELEMETRY_ENABLED", "false")
     # A local run should stop at the first error instead of waiting minutes between retries.
     env.setdefault("SAAS_METRICS_TASK_RETRIES", "0")
     # Alerts and failure messages go to output/notifications/outbox.jsonl unless real

@@ -185,8 +185,9 @@ def insert_invoice_line(
     discount_minor: int = 0,
     invoice_status: str = "paid",
     line_type: str = "subscription",
+    billing_reason: str | None = None,
 ) -> None:
-    """Insert one invoice line and, if missing, its invoice (status and customer only)."""
+    """Insert one invoice line and, if missing, its invoice (status, billing reason and customer only)."""
     envelope = {
         "_airbyte_raw_id": str(uuid.uuid4()),
         "_airbyte_extracted_at": f"{period[0]}T00:00:00Z",
@@ -196,7 +197,8 @@ def insert_invoice_line(
     exists = conn.execute("select 1 from raw_stripe.invoices where id = %s", (invoice_id,)).fetchone()
     if not exists:
         invoice = {**envelope, "id": invoice_id, "customer": customer_id, "subscription": subscription_id,
-                   "status": invoice_status, "currency": item_price["currency"], "updated": unix(period[0])}
+                   "status": invoice_status, "currency": item_price["currency"], "updated": unix(period[0]),
+                   "billing_reason": billing_reason}
         conn.execute(
             f"insert into raw_stripe.invoices ({', '.join(invoice)}) values ({', '.join(['%s'] * len(invoice))})",
             list(invoice.values()),
