@@ -31,7 +31,7 @@ class BuildBoardReportOperator(BaseOperator):
     string, or an XCom of such a dict). Otherwise it is the month's row of
     ``analytics.board_deck_latest`` when that table exists, and "not validated" when neither
     gives one. A validated report already stored for the month is never replaced by one that
-    is not validated; the task then succeeds and its XCom says the report was kept.
+    is not validated. The task then succeeds, and its XCom has ``is_written`` false and the reason.
 
     :param month: report month as ``YYYY-MM`` or ``YYYY-MM-DD``; default the month closed at
         the end of the data interval. Templated.
