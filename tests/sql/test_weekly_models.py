@@ -420,7 +420,8 @@ def cohorts(raw):
 def test_deep_dive_keeps_last_twelve_cohorts(cohorts):
     run_weekly_models(cohorts, AS_OF, only={"cohort_deep_dive_weekly"})
     first, last, count = cohorts.execute(
-        "select min(cohort_month), max(cohort_month), count(distinct cohort_month) from analytics.cohort_deep_dive_weekly"
+        "select min(cohort_month), max(cohort_month), count(distinct cohort_month) "
+        "from analytics.cohort_deep_dive_weekly"
     ).fetchone()
     assert first == dt.date(2025, 3, 1)
     assert last == dt.date(2026, 2, 1)
