@@ -5,6 +5,7 @@ Screenshots are kept in test-artifacts/metrics-page/ for inspection.
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -32,6 +33,10 @@ def browser(metrics_app, tmp_path_factory):
     ARTIFACTS.mkdir(parents=True)
     page_login = "/_test/login?next=/saas-metrics/"
     report_login = "/_test/login?next=/saas-metrics/reports/board-report-2026-05.html"
+    ui_login = "/_test/login?next=/plugin/saas-metrics"
+    # The Airflow UI is a single-page app that draws the plugin's iframe after its API calls,
+    # so Chromium runs its scripts for a while of virtual time before it dumps or captures.
+    ui_wait = ("--virtual-time-budget=15000", "--run-all-compositor-stages-before-draw")
     with serve(CookieLogin(metrics_app["app"], token)) as base_url:
         return {
             "page": run_chromium(
@@ -49,6 +54,14 @@ def browser(metrics_app, tmp_path_factory):
             "report": run_chromium(
                 base_url + report_login, user_data_dir=profiles / "report", arguments=("--dump-dom",)
             ),
+            "ui": run_chromium(
+                base_url + ui_login, user_data_dir=profiles / "ui", arguments=("--dump-dom", *ui_wait)
+            ),
+            "ui_screenshot": run_chromium(
+                base_url + ui_login,
+                user_data_dir=profiles / "ui-screenshot",
+                arguments=(f"--screenshot={ARTIFACTS / 'airflow-ui.png'}", "--window-size=1440,1000", *ui_wait),
+            ),
             "report_screenshot": run_chromium(
                 base_url + report_login,
                 user_data_dir=profiles / "report-screenshot",
@@ -58,7 +71,7 @@ def browser(metrics_app, tmp_path_factory):
         }
 
 
-@pytest.mark.parametrize("run", ["page", "page_screenshot", "anonymous", "report", "report_screenshot"])
+@pytest.mark.parametrize("run", ["page", "page_screenshot", "anonymous", "report", "report_screenshot", "ui", "ui_screenshot"])
 def test_chromium_exits_cleanly(browser, run):
     assert browser[run].returncode == 0, browser[run].stderr[-2000:]
 
@@ -94,3 +107,7 @@ def test_screenshot_kept(browser, file_name):
 def test_report_renders_in_browser(browser):
     assert ">Headline figures</h2>" in browser["report"].stdout
     assert browser["report"].stdout.count("data:image/svg+xml;base64,") == 6
+
+
+def test_airflow_ui_embeds_page(browser):
+    assert re.search(r'<iframe[^>]+src="[^"]*/saas-metrics/"', browser["ui"].stdout) is not None
