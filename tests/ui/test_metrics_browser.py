@@ -71,7 +71,10 @@ def browser(metrics_app, tmp_path_factory):
         }
 
 
-@pytest.mark.parametrize("run", ["page", "page_screenshot", "anonymous", "report", "report_screenshot", "ui", "ui_screenshot"])
+BROWSER_RUNS = ("page", "page_screenshot", "anonymous", "report", "report_screenshot", "ui", "ui_screenshot")
+
+
+@pytest.mark.parametrize("run", BROWSER_RUNS)
 def test_chromium_exits_cleanly(browser, run):
     assert browser[run].returncode == 0, browser[run].stderr[-2000:]
 
