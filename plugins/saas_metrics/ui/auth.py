@@ -3,8 +3,8 @@
 A request is authenticated with the same JWT the Airflow UI and API use: the `Authorization:
 Bearer` header, or the `_token` cookie that the UI sets after login. The token is validated by
 Airflow's own code (`airflow.api_fastapi.core_api.security.get_user`, which calls the
-configured auth manager). The user must then be allowed to see the Airflow website
-(`AccessView.WEBSITE`), the permission every page of the Airflow UI needs.
+configured auth manager). The auth manager must then allow the user to view the Airflow website
+(`AccessView.WEBSITE`); the simple auth manager allows every role from viewer up.
 
 Airflow is imported inside the functions, so that importing the plugin in other Airflow
 processes (scheduler, workers) does not load the API server's modules.
