@@ -10,6 +10,7 @@ RUN pip install --no-cache-dir "apache-airflow==3.3.2" -r /requirements.txt
 ENV SAAS_METRICS_HOME=/opt/airflow \
     PYTHONPATH=/opt/airflow:/opt/airflow/plugins \
     SODA_TELEMETRY_DISABLED=true \
+    SODA_CORE_TELEMETRY_ENABLED=false \
     AIRFLOW__CORE__LOAD_EXAMPLES=False
 
 COPY --chown=airflow:root dags/ /opt/airflow/dags/

@@ -3,6 +3,7 @@
 
 PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV ?= .venv
+UV_VERSION := 0.9.30
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell cat requirements.txt requirements-dev.txt constraints.txt | cksum | cut -d' ' -f1)
 
@@ -15,8 +16,10 @@ install: $(STAMP)
 $(STAMP): requirements.txt requirements-dev.txt constraints.txt
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info[:2] == (3, 11) else "Python 3.11 is required, found " + sys.version)'
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	@echo "Installing pinned dependencies into $(VENV) (first run takes about 2 minutes)..."
-	@$(BIN)/pip install --quiet --disable-pip-version-check -r requirements-dev.txt -c constraints.txt
+	@echo "Installing pinned dependencies into $(VENV)..."
+	@# uv resolves and downloads in parallel: about 10 s instead of about 2 minutes with pip.
+	@$(BIN)/pip install --quiet --disable-pip-version-check uv==$(UV_VERSION)
+	@$(BIN)/uv pip install --quiet --python $(BIN)/python -r requirements-dev.txt -c constraints.txt
 	@rm -f $(VENV)/.installed-*
 	@touch $@
 
@@ -28,7 +31,8 @@ test: $(STAMP)
 
 lint: $(STAMP)
 	@$(BIN)/ruff check .
-	@$(BIN)/python -m saas_metrics.cli lint-sql
+	@$(BIN)/sqlfluff lint sql --processes 2
+	@$(BIN)/python -m saas_metrics.quality.lint
 
 ui: $(STAMP)
 	@$(BIN)/python -m saas_metrics.cli ui

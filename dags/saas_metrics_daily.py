@@ -3,7 +3,12 @@
 
 Builds the canonical subscription metrics from the raw source tables: staging (types, UTC,
 duplicates collapsed, bad rows quarantined), subscription item states, and the monthly MRR
-tables `analytics.customer_mrr_monthly` and `analytics.mrr_monthly`.
+tables `analytics.customer_mrr_monthly` and `analytics.mrr_monthly`. On these it builds the
+other metrics and the reconciliations against Stripe invoices and finance's ARR. Then
+`quality_gate` runs the Soda contracts in `soda_checks/` (see docs/quality.md),
+`evaluate_alerts` evaluates the alert rules (docs/alerts.md), and `save_pipeline_state`
+records what the run processed, so that the next run recomputes only the months that changed
+(`plan_recompute`; docs/metrics.md).
 
 **Owner:** data-platform. **Schedule:** daily at 07:00 UTC for the interval
 [previous day 07:00, this day 07:00); the end of the interval is the "now" of every model.
@@ -23,6 +28,13 @@ the demo company as of the interval end and replaces the raw tables.
 - `customer_mrr_monthly` failed with "Missing FX rate": add the rate for that currency and
   month to `raw_finance.fx_rates_monthly`, then clear the task.
 - rows in `staging.quarantine`: each has its source table, key and reason.
+- `quality_gate` failed: its message lists each blocking check with its value and threshold,
+  and `analytics.data_quality_results` has every result of the run. Fix the data or the model,
+  rerun the affected tasks, then clear `quality_gate`. Warnings do not fail the run; they are
+  logged (and sent to Slack when SAAS_METRICS_QUALITY_SLACK_CONN_ID is set).
+
+- `evaluate_alerts` failed: a fired alert reached no channel, or a metric query failed; the
+  log names the rule. A retry resends only undelivered alerts.
 
 **Rerun safety:** every task replaces exactly the table or months it owns inside one
 transaction, so clearing a task, rerunning a run, or backfilling a range gives the same tables.
@@ -42,6 +54,7 @@ from saas_metrics.ingestion import build_ingestion_group, load_sources
 from saas_metrics.models import MONTH_WINDOW_FILTER, day_window_filter, quarantine_model, sql_model
 from saas_metrics.notifiers.failure import failure_callbacks
 from saas_metrics.operators.alerts import evaluate_alerts_task
+from saas_metrics.operators.quality_gate import QualityGateOperator
 from saas_metrics.paths import SQL_DIR
 
 CONFIG = load_metrics_config()
@@ -152,6 +165,7 @@ with DAG(
         )
         chain(currencies, validated, [items, quarantine])
 
+        sql_model("staging/stripe_customers.sql", config=CONFIG)
         invoices = sql_model("staging/stripe_invoices.sql", config=CONFIG)
         invoice_lines = sql_model("staging/stripe_invoice_line_items.sql", config=CONFIG)
         history_lines_validated = sql_model("staging/stripe_invoice_lines_for_history_validated.sql", config=CONFIG)
@@ -162,6 +176,12 @@ with DAG(
             source_table="raw_stripe.invoice_line_items",
         )
         chain(currencies, invoices, invoice_lines, history_lines_validated, [history_lines, history_lines_quarantine])
+
+    with TaskGroup("stage_crm_and_support") as stage_crm_and_support:
+        sql_model("staging/segment_tracks.sql", config=CONFIG)
+        sql_model("staging/salesforce_accounts.sql", config=CONFIG)
+        sql_model("staging/salesforce_opportunities.sql", config=CONFIG)
+        sql_model("staging/zendesk_tickets.sql", config=CONFIG)
 
     subscription_states = sql_model("core/subscription_item_states.sql", config=CONFIG)
 
@@ -182,6 +202,10 @@ with DAG(
             incremental=True,
         )
         chain(customer_mrr, mrr_monthly)
+
+    with TaskGroup("reconcile") as reconcile:
+        sql_model("analytics/mrr_reconciliation.sql", config=CONFIG)
+        sql_model("analytics/arr_reconciliation.sql", config=CONFIG)
 
     compute_ndr = sql_model(
         "analytics/ndr_monthly.sql",
@@ -260,9 +284,13 @@ with DAG(
 
     pipeline_state = save_pipeline_state(recompute_plan)
 
-    metrics = [compute_ndr, compute_churn, compute_cohorts, compute_segments, compute_infrastructure_costs]
+    # Finance reports a month's ARR days after it closes; the monthly board DAG checks it.
+    quality_gate = QualityGateOperator(task_id="quality_gate", exclude_checks=["arr_matches_finance"])
+
+    metrics = [reconcile, compute_ndr, compute_churn, compute_cohorts, compute_segments, compute_infrastructure_costs]
     chain(setup_warehouse, ingestion, recompute_plan, normalize_timezones, stage_stripe, subscription_states)
-    chain(subscription_states, compute_mrr, [compute_ndr, compute_churn, compute_cohorts, compute_segments])
+    chain(subscription_states, compute_mrr, [reconcile, compute_ndr, compute_churn, compute_cohorts, compute_segments])
     chain(normalize_timezones, compute_product_metrics, compute_infrastructure_costs)
+    chain(recompute_plan, stage_crm_and_support, evaluate_alerts)
     chain(normalize_timezones, [product_cohorts, compute_segments])
-    chain(metrics, evaluate_alerts, pipeline_state)
+    chain(metrics, quality_gate, evaluate_alerts, pipeline_state)

@@ -25,6 +25,8 @@ os.environ["AIRFLOW__CORE__UNIT_TEST_MODE"] = "True"
 os.environ["AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION"] = "True"
 os.environ["AIRFLOW__LOGGING__LOGGING_LEVEL"] = "INFO"
 os.environ.setdefault("SODA_TELEMETRY_DISABLED", "true")
+# The switch Soda Core 4 reads (saas_metrics.quality sets it too, on import).
+os.environ.setdefault("SODA_CORE_TELEMETRY_ENABLED", "false")
 # Tests never talk to a warehouse configured on the developer's machine.
 os.environ.pop("AIRFLOW_CONN_WAREHOUSE", None)
 

@@ -25,8 +25,8 @@ AIRBYTE_NAMES = [spec.qualified_name for spec in AIRBYTE_TABLES]
 ALL_NAMES = [spec.qualified_name for spec in ALL_TABLES]
 
 # Expected rows at scale 0.05, from the rates in include/demo_data/catalog.py with room for
-# random variation: about 170 customers at the start and 2.8 % new per month, monthly
-# renewals, 1.5 to 2.5 million events at scale 1, 1,500 tickets a month per scale 1 company.
+# random variation. The base is about 170 customers at the start, with 2.8 % new per month and
+# monthly renewals. Events are 1.5 to 2.5 million at scale 1, and tickets 1,500 a month.
 EXPECTED_ROWS = {
     "raw_stripe.customers": (200, 450),
     "raw_stripe.subscriptions": (3_000, 7_000),

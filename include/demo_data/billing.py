@@ -1,10 +1,10 @@
 """Stripe billing: customers, subscription versions, invoices and line items.
 
-Each state change of a subscription (creation, trial end, renewal, seat or plan change, discount
-start or end, cancellation request, cancellation, status change) appends one version row with
-`updated` set to the change time, as Airbyte's incremental append sync of Stripe's events
-endpoint does. Every version also records its MRR in `Subscription.mrr_history`, which is the
-generator's own MRR bookkeeping behind the finance file.
+Each state change of a subscription appends one version row with `updated` set to the change
+time, as Airbyte's incremental append sync of Stripe's events endpoint does. State changes are
+creation, trial end, renewal, seat or plan change, discount start or end, cancellation request,
+cancellation and status change. Every version also records its MRR in
+`Subscription.mrr_history`, the generator's own MRR bookkeeping behind the finance file.
 """
 
 from __future__ import annotations
@@ -153,16 +153,20 @@ def emit_customer(company: Company, customer: Customer, time: int, cursor: int |
 
 
 def _discount_amounts(gross: int, sub: Subscription, remaining_fixed: list[int]) -> int:
-    """Return the discount on one licensed line; `remaining_fixed` carries a fixed amount across lines."""
+    """Return the discount on one licensed line.
+
+    `remaining_fixed` is a one-element list with the part of a fixed amount-off coupon that
+    earlier lines of the invoice have not used yet.
+    """
     if sub.discount is None:
         return 0
     coupon = sub.discount.coupon
     if coupon.percent_off:
         return int(round(gross * coupon.percent_off / 100))
     if coupon.amount_off:
-        taken = min(gross, remaining_fixed[0])
-        remaining_fixed[0] -= taken
-        return taken
+        applied = min(gross, remaining_fixed[0])
+        remaining_fixed[0] -= applied
+        return applied
     return 0
 
 
@@ -234,8 +238,9 @@ def cycle_invoice(
 ) -> Invoice:
     """Build the invoice of a billing cycle: one line per licensed item, plus usage in arrears.
 
-    Line amounts are net of the subscription's discount; `discount_amounts` shows the discount.
-    Stripe's own `amount` is before discounts, so this is a documented simplification.
+    Line amounts are net of the subscription's discount, and `discount_amounts` lists the
+    discount. Stripe's own `amount` is before discounts (a simplification listed in
+    docs/demo-data.md).
     """
     drafts = []
     gross_total = discount_total = 0
@@ -300,9 +305,9 @@ def cycle_invoice(
 def emit_invoice(
     company: Company, invoice: Invoice, status: str, updated: int, with_lines: bool, cursor: int | None = None
 ) -> None:
-    """Queue one invoices row in `status`; the first row of an invoice also queues its lines.
+    """Queue one invoices row in `status`, and the invoice's lines when `with_lines` is true.
 
-    `cursor` (default `updated`) is when the sync sees the row.
+    `cursor` (default `updated`) is the time from which the sync reads the row.
     """
     sub = invoice.subscription
     cursor = updated if cursor is None else cursor
@@ -453,7 +458,7 @@ def _user_count(company: Company, seats: int) -> int:
 def create_initial_base(company: Company) -> None:
     """Create the customers who already pay at history start, with free workspaces around them.
 
-    Their subscriptions began up to 3 years earlier, but Airbyte's first sync sees each one at a
+    Their subscriptions began up to 3 years earlier, but Airbyte's first sync reads each one at a
     random time in the first day of the history, so only versions from then on exist.
     """
     rng = company.rng
@@ -530,12 +535,9 @@ def _create_initial_customer(
     emit_customer(company, customer, first_seen)
     emit_subscription(company, sub, first_seen)
 
-    # The invoice of the current cycle predates the history; the first sync delivers it.
-    usage = (period_boundary(sub.anchor, sub.interval, cycle - 1), sub.period_start) if cycle else None
-    reason = "subscription_cycle" if cycle else "subscription_create"
-    invoice = cycle_invoice(company, sub, reason, sub.period_start, usage)
-    paid_at = sub.period_start + rng.integers(60, 3600)
-    emit_invoice(company, invoice, "paid", paid_at, True, cursor=max(paid_at, first_seen))
+    # The demo's data starts at history_start for every source: the invoice of the cycle that
+    # was current then is not emitted, so no billed period begins before the history. (A real
+    # first Stripe sync brings all past invoices; the metrics engine rebuilds months from them.)
     company.schedule(sub.period_end, "renew", sub)
     crm.on_new_customer(company, customer, created, initial_sync=first_seen)
     crm.schedule_renewal_opportunity(company, sub, first_seen)
@@ -598,7 +600,7 @@ def _on_new_customer(company: Company, time: int, _target, _payload) -> None:
         segment = "smb"
     free_plan = rng.random() < rates.free_plan_share
 
-    # Some customers upgrade a free workspace they already had; the rest sign up fresh.
+    # Some customers upgrade a free workspace they already had, and the rest sign up fresh.
     workspace = None
     pool = company.free_workspace_pool
     if rng.random() < rates.free_workspace_conversion_share and pool:
@@ -700,10 +702,12 @@ def _on_renew(company: Company, time: int, sub: Subscription, _payload) -> None:
         crm.on_subscription_ended(company, sub, time)
         _after_cancellation(company, customer, time)
         return
+
     if sub.discount is not None and sub.discount.end is not None and sub.discount.end <= time:
         sub.discount = None
     previous = (sub.period_start, sub.period_end)
     _set_cycle(sub, sub.cycle + 1)
+
     fails = (
         not sub.is_free
         and sub.collection_method == "charge_automatically"
@@ -716,6 +720,7 @@ def _on_renew(company: Company, time: int, sub: Subscription, _payload) -> None:
         # Payment retries run for 3 to 10 days, but end before the next renewal (weekly plans).
         retry_end = time + rng.integers(3, 11) * DAY + rng.integers(0, DAY)
         company.schedule(min(retry_end, sub.period_end - 3600), "past_due_resolve", sub)
+
     version_time = emit_subscription(company, sub, time)
     invoice = cycle_invoice(company, sub, "subscription_cycle", version_time, previous)
     settle_invoice(company, invoice, version_time, fails=fails)
@@ -848,7 +853,7 @@ def _prorate(
     )
     if invoice.total < 0:
         # A net credit is not refunded: it goes to the customer's balance.
-        # NOTE: later invoices do not draw the balance down; amount_due ignores it.
+        # NOTE: later invoices do not draw the balance down, and amount_due ignores it.
         sub.customer.balance += invoice.total
         emit_customer(company, sub.customer, time)
     settle_invoice(company, invoice, time, fails=False)

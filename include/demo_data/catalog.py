@@ -11,10 +11,10 @@ import hashlib
 import json
 from dataclasses import dataclass, field
 
-# Minor units per currency unit; JPY is a zero-decimal currency.
+# Minor units per currency unit. JPY is a zero-decimal currency.
 MINOR_UNITS = {"usd": 100, "eur": 100, "jpy": 1}
 
-# Months in one billing interval (METRICS: MRR = amount / months in the interval).
+# Months in one billing interval: MRR is the interval's amount divided by this.
 MONTHS_PER_INTERVAL = {"month": 1.0, "year": 12.0, "week": 12.0 / 52.0, "day": 12.0 / 365.0}
 
 TIER_RANK = {"free": 0, "starter": 1, "team": 2, "business": 3, "enterprise": 4}
@@ -204,7 +204,7 @@ def segment_of(mrr_usd: float) -> str:
 
 @dataclass(frozen=True)
 class SegmentProfile:
-    """How the generator draws a customer of one segment: plan mix and target MRR in USD."""
+    """Plan mix, target MRR range in USD and monthly churn rate of one customer segment."""
 
     mrr_low: float
     mrr_high: float

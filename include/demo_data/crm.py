@@ -1,8 +1,8 @@
 """Salesforce: an Account per Mid-Market or Enterprise customer, and its Opportunities.
 
-Opportunity amounts are in USD and near the ARR change they stand for: the ARR of a new
-customer (New Business), the added ARR of an expansion (Expansion), or the ARR up for renewal
-of a yearly subscription (Renewal, opened 60 days before the renewal date). Incremental syncs
+Opportunity amounts are in USD and close to the ARR change they stand for. New Business carries
+the ARR of a new customer, Expansion the added ARR, and Renewal the ARR up for renewal of a
+yearly subscription (opened 60 days before the renewal date). Incremental syncs
 on SystemModstamp deliver every saved version of a record, so an opportunity that opens and
 later closes has two rows.
 """

@@ -22,7 +22,7 @@ EVENT_ROWS_PER_CHUNK = 100_000
 
 
 class Table:
-    """Rows of one raw table, in COPY text format unless `copy_format` says binary."""
+    """Rows of one raw table, in COPY text format unless `copy_format` is "binary"."""
 
     spec: TableSpec
     copy_format = "text"
@@ -194,6 +194,8 @@ def _binary_rows(raw_id, extracted, sync, sync_digits, ids, name, properties, wr
     meta_suffix = b', "changes": []}'
     meta_length = len(meta_prefix) + sync_digits + len(meta_suffix)
     jsonb_properties = JSONB_VERSION + properties
+
+    # Each tuple is a field count, then a 4-byte length before every field's bytes.
     fields = [("count", ">i2")]
     layout = [
         ("raw_id", ("u1", (36,))),
@@ -211,18 +213,21 @@ def _binary_rows(raw_id, extracted, sync, sync_digits, ids, name, properties, wr
     for field_name, field_type in layout:
         fields.append((field_name + "_length", ">i4"))
         fields.append((field_name, field_type))
+
     rows = np.empty(len(extracted), dtype=np.dtype(fields))
     rows["count"] = len(layout)
     for field_name, _ in layout:
         rows[field_name + "_length"] = rows.dtype[field_name].itemsize
     rows["raw_id"] = raw_id
     rows["extracted"] = (extracted - POSTGRES_EPOCH) * 1_000_000
+
     meta = np.empty((len(extracted), meta_length), dtype=np.uint8)
     meta[:, : len(meta_prefix)] = np.frombuffer(meta_prefix, dtype=np.uint8)
     powers = 10 ** np.arange(sync_digits - 1, -1, -1, dtype=np.int64)
     meta[:, len(meta_prefix) : len(meta_prefix) + sync_digits] = sync[:, None] // powers % 10 + ord("0")
     meta[:, len(meta_prefix) + sync_digits :] = np.frombuffer(meta_suffix, dtype=np.uint8)
     rows["meta"] = meta
+
     rows["generation"] = GENERATION_ID
     rows["id"], rows["workspace_id"], rows["user_id"] = ids
     rows["name"] = name

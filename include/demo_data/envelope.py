@@ -66,8 +66,9 @@ def legacy_counts(rows_before: int, rows_now: int, share: float) -> int:
 class Batch:
     """Rows of one table from one simulated month, in the Airbyte envelope but not yet rendered.
 
-    `rows` holds the source columns of each row as Python values; `raw_bits` and `extracted`
-    are the random part of `_airbyte_raw_id` and `_airbyte_extracted_at` (unix seconds).
+    Each row contains the source columns as Python values, or as one string already in COPY
+    text. `raw_bits` and `extracted` are the random part of `_airbyte_raw_id` and
+    `_airbyte_extracted_at` (unix seconds) of each row.
     """
 
     rows: list[tuple] | list[str]  # Python values, or source columns already in COPY text
@@ -166,7 +167,7 @@ class RowBuffer:
     def _assign_legacy_writer(self, rng: np.random.Generator, rows: list[tuple]) -> None:
         """Mark a stratified share of rows as written by the legacy sync, in Pacific wall-clock time.
 
-        Rows arrive with writer 'app' and UTC timestamps; the chosen rows are rewritten in place.
+        Rows arrive with writer 'app' and UTC timestamps, and the chosen rows are rewritten in place.
         """
         count = len(rows)
         legacy = legacy_counts(self.legacy_rows_seen, self.legacy_rows_seen + count, self.legacy_share)

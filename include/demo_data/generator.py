@@ -119,7 +119,7 @@ def _simulate_month(company: Company, year: int, month: int, elapsed: int) -> No
 
     company.rng = PooledGenerator(rng_for(company.seed, "product", key))
     product.run_free_signups(company)
-    activity = product.run_events(company, start_weights, year, month)
+    activity = product.run_events(company, start_weights)
     sources.run_segment_month(company, elapsed)
     sources.run_zendesk_month(company)
     sources.run_aws_month(company, activity)
@@ -206,13 +206,13 @@ def _assemble(company: Company, seed: int, scale: float, history_start: date, un
 
 def _cut(batches: list[Batch], cutoff: int) -> list[Batch]:
     """Return the batches with only rows extracted at or before `cutoff`."""
-    kept = []
+    result = []
     for batch in batches:
         if len(batch) and batch.extracted.max() > cutoff:
             batch = batch.take(np.flatnonzero(batch.extracted <= cutoff))
         if len(batch):
-            kept.append(batch)
-    return kept
+            result.append(batch)
+    return result
 
 
 def _latest_customer_versions(batches: list[Batch]) -> list[Batch]:
@@ -229,12 +229,12 @@ def _latest_customer_versions(batches: list[Batch]) -> list[Batch]:
             customer_id = values[0]
             if customer_id not in best or candidate > best[customer_id]:
                 best[customer_id] = candidate
-    kept = []
+    result = []
     for batch_index, batch in enumerate(batches):
         rows = sorted(row for _, _, index, row in best.values() if index == batch_index)
         if rows:
-            kept.append(batch.take(np.array(rows, dtype=np.int64)))
-    return kept
+            result.append(batch.take(np.array(rows, dtype=np.int64)))
+    return result
 
 
 def _events_table(company: Company, cutoff: int) -> EventTable:

@@ -20,7 +20,7 @@ from include.demo_data.seeding import PooledGenerator
 LIVE_STATUSES = ("trialing", "active", "past_due")
 PAYING_STATUSES = ("active", "past_due")
 
-# Queue order of events at the same second; a sequence number breaks the remaining ties, so
+# Queue order of events at the same second. A sequence number breaks the remaining ties, so
 # the order never depends on object identity.
 PRIORITY = {
     "discount_end": 0,
@@ -130,7 +130,7 @@ class Subscription:
     open_invoice: Invoice | None = None
     renewal_opportunity: Opportunity | None = None
 
-    # A subscription has exactly one licensed item, items[0]; a metered add-on can follow it.
+    # A subscription has exactly one licensed item, items[0], and a metered add-on can follow it.
     @property
     def licensed_items(self) -> list[Item]:
         return self.items[:1]
@@ -305,6 +305,7 @@ class Company:
         self.scale = scale
         self.history_start = history_start
         self.rates = rates
+
         self.customers: list[Customer] = []
         self.workspaces: list[Workspace] = []
         self.users = Users()
@@ -314,6 +315,7 @@ class Company:
         self.next_user_id = 500_001
         self.next_event_id = 1
         self.next_ticket_id = 100_001
+
         self.fx: dict[int, dict[str, float]] = {}
         self.snapshots: list[MonthSnapshot] = []
         self.signups: list[Signup] = []
@@ -322,6 +324,7 @@ class Company:
         self.month_key = 0
         self.month_start = 0
         self.month_end = 0
+
         self.buffers = {
             spec.qualified_name: RowBuffer(
                 spec,
@@ -333,6 +336,7 @@ class Company:
             if spec.qualified_name != "raw_product.events"
         }
         self.event_batches: list[dict[str, np.ndarray]] = []
+
         # Product activity per workspace at the end of the last simulated month, the live
         # workspaces with their seats, and the week of each user's last last_seen_at write.
         self.activity_weights = np.zeros(0)

@@ -1,9 +1,9 @@
 """The product database: workspaces, users and usage events.
 
 Workspaces and users are small and built row by row. Events dominate the data set, so each day
-is drawn with numpy in one pass: sessions per workspace from a Poisson draw proportional to the
-workspace's seats, then each session expands into session_start, feature events, heartbeats
-every 5 minutes and session_end.
+is drawn with numpy in one pass. Sessions per workspace come from a Poisson draw proportional
+to the workspace's seats. Each session then expands into session_start, feature events,
+heartbeats every 5 minutes and session_end.
 """
 
 from __future__ import annotations
@@ -241,11 +241,12 @@ def activity_weights(company: Company) -> np.ndarray:
     return weights
 
 
-def run_events(company: Company, start_weights: np.ndarray, year: int, month: int) -> float:
+def run_events(company: Company, start_weights: np.ndarray) -> float:
     """Draw the month's events day by day and store them as one batch; return the total activity.
 
-    Workspaces that existed at the start of the month use their activity at that time; workspaces
-    created during the month use their activity at its end and start on the day after creation.
+    Workspaces that existed at the start of the month keep their activity of that time for the
+    whole month. Workspaces created during the month use their activity at the month's end and
+    become active on the day after their creation.
     """
     workspace_count = len(company.workspaces)
     end_weights = activity_weights(company)
@@ -298,8 +299,8 @@ def _draw_day(rng, day_start, day_weights, pool, starts, counts, legacy_share) -
     sessions = rng.poisson(day_weights)
     workspace_index = np.repeat(np.arange(len(day_weights)), sessions)
     session_count = len(workspace_index)
-    # Users are ordered by creation within a workspace; squaring the uniform draw gives the
-    # earlier users (owners and early admins) most of the sessions, as power users do.
+    # Users are ordered by creation within a workspace. Squaring the uniform draw gives the
+    # earlier users (owners and early admins) most of the sessions, as power users have.
     position = (rng.random(session_count) ** 2 * counts[workspace_index]).astype(np.int64)
     user_index = pool[starts[workspace_index] + position]
     time_of_day = rng.normal(15.5 * 3600, 3.5 * 3600, session_count).astype(np.int64) % DAY
@@ -350,8 +351,8 @@ def _draw_day(rng, day_start, day_weights, pool, starts, counts, legacy_share) -
 def _emit_last_seen(company: Company, seen_users: list[np.ndarray], seen_times: list[np.ndarray]) -> None:
     """Queue a users row for each user's first session in each week (weeks start on Monday, UTC).
 
-    The product writes last_seen_at at most once a week per user, and the daily incremental sync
-    on that cursor picks up each write.
+    This models a product that writes last_seen_at at most once a week per user, read by a
+    daily incremental sync on that cursor.
     """
     users = company.users
     seen_week = company.user_seen_week

@@ -5,9 +5,9 @@ stream property. Nested objects are jsonb. Airbyte creates no primary keys or un
 constraints, so none are declared here. The finance tables are not written by Airbyte and have
 no `_airbyte_*` columns.
 
-Each column also has a `kind` that tells the loader how the generator stores its values:
-`tstz` and `ts` columns hold unix seconds (`ts` as local wall-clock seconds), and everything
-else holds Python values or strings already in PostgreSQL text form.
+Each column also has a `kind` that selects how the loader renders the generator's values.
+`tstz` and `ts` columns contain unix seconds (`ts` as local wall-clock seconds), and all other
+columns contain Python values or strings already in PostgreSQL text form.
 """
 
 from __future__ import annotations

@@ -15,13 +15,13 @@ SITE = "https://www.cloudflow.example"
 
 # Service, share of the daily bill, price per usage unit in USD (for usage_quantity).
 AWS_SERVICES = (
-    ("Amazon Elastic Compute Cloud - Compute", "Amazon EC2", 0.38, 0.085),
-    ("Amazon Relational Database Service", "Amazon RDS", 0.22, 0.17),
-    ("Amazon Simple Storage Service", "Amazon S3", 0.08, 0.023),
-    ("Amazon CloudFront", "Amazon CloudFront", 0.09, 0.085),
-    ("AWS Lambda", "AWS Lambda", 0.05, 0.20),
-    ("Amazon ElastiCache", "Amazon ElastiCache", 0.10, 0.068),
-    ("AWS Data Transfer", "AWS Data Transfer", 0.08, 0.09),
+    ("Amazon EC2", 0.38, 0.085),
+    ("Amazon RDS", 0.22, 0.17),
+    ("Amazon S3", 0.08, 0.023),
+    ("Amazon CloudFront", 0.09, 0.085),
+    ("AWS Lambda", 0.05, 0.20),
+    ("Amazon ElastiCache", 0.10, 0.068),
+    ("AWS Data Transfer", 0.08, 0.09),
 )
 # Daily cost at scale 1: a fixed base plus a cost per unit of product activity (about one seat).
 AWS_FIXED_USD_PER_DAY = 200.0
@@ -192,13 +192,13 @@ def run_aws_month(company: Company, activity: float) -> None:
     for day in range(company.month_start // DAY, company.month_end // DAY):
         rng = rng_for(company.seed, "aws", day)
         total = daily_base * (0.97 if (day + 3) % 7 >= 5 else 1.0) * float(rng.lognormal(0.0, 0.04))
-        shares = np.array([s[2] for s in AWS_SERVICES]) * rng.lognormal(0.0, 0.05, size=len(AWS_SERVICES))
+        shares = np.array([s[1] for s in AWS_SERVICES]) * rng.lognormal(0.0, 0.05, size=len(AWS_SERVICES))
         costs = total * shares / shares.sum()
         estimate_sync = _sync_time(company.seed, day)
         final_sync = _sync_time(company.seed, day + 1)
         fraction_of_day = (estimate_sync - day * DAY) / DAY
         start_text, end_text = day_string(day * DAY), day_string((day + 1) * DAY)
-        for (_, service, _, unit_price), cost in zip(AWS_SERVICES, costs.tolist(), strict=True):
+        for (service, _, unit_price), cost in zip(AWS_SERVICES, costs.tolist(), strict=True):
             for amount, estimated, extracted in (
                 (cost * fraction_of_day, True, estimate_sync),
                 (cost, False, final_sync),

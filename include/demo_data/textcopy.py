@@ -102,7 +102,7 @@ def render_column(values: list | np.ndarray, kind: str) -> list[str]:
             for value in values
         ]
     if kind == "bool":
-        return [NULL if value is None else "t" if value else "f" for value in values]
+        return [_render_scalar(value) for value in values]
     if kind == "int":
         return [NULL if value is None else str(value) for value in values]
     return [_render_scalar(value) for value in values]

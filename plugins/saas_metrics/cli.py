@@ -39,8 +39,12 @@ def airflow_environment() -> dict[str, str]:
     env["AIRFLOW__CORE__PLUGINS_FOLDER"] = str(PLUGINS_DIR)
     env.setdefault("AIRFLOW__CORE__LOAD_EXAMPLES", "False")
     env.setdefault("SODA_TELEMETRY_DISABLED", "true")
+    env.setdefault("SODA_CORE_TELEMETRY_ENABLED", "false")
     # A local run should stop at the first error instead of waiting minutes between retries.
     env.setdefault("SAAS_METRICS_TASK_RETRIES", "0")
+    # Alerts and failure messages go to output/notifications/outbox.jsonl unless real
+    # channels are configured (set SAAS_METRICS_NOTIFICATIONS=channels to use them).
+    env.setdefault("SAAS_METRICS_NOTIFICATIONS", "outbox")
     # `airflow standalone` starts its components as `airflow ...` subprocesses found on PATH,
     # so the virtual environment's bin folder must be on it even when the venv is not activated.
     env["PATH"] = os.pathsep.join(filter(None, [str(Path(sys.executable).parent), env.get("PATH")]))
@@ -123,16 +127,17 @@ def print_mrr_table(rows: list[tuple]) -> None:
 def fetch_mrr_rows(currency: str) -> list[tuple]:
     from airflow.providers.postgres.hooks.postgres import PostgresHook
 
-    return PostgresHook(postgres_conn_id="warehouse").get_records(
-        """
-        select month_start, is_provisional, mrr, arr, paying_customers, new_mrr, expansion_mrr,
-            contraction_mrr, churned_mrr, reactivation_mrr, net_new_mrr
-        from analytics.mrr_monthly
-        where currency_basis = 'reporting' and currency = lower(%s)
-        order by month_start
-        """,
-        parameters=(currency,),
-    )
+    with PostgresHook(postgres_conn_id="warehouse").get_conn() as conn:
+        return conn.execute(
+            """
+            select month_start, is_provisional, mrr, arr, paying_customers, new_mrr, expansion_mrr,
+                contraction_mrr, churned_mrr, reactivation_mrr, net_new_mrr
+            from analytics.mrr_monthly
+            where currency_basis = 'reporting' and currency = lower(%s)
+            order by month_start
+            """,
+            (currency,),
+        ).fetchall()
 
 
 def write_mrr_csv(rows: list[tuple], path: Path) -> None:

@@ -1,7 +1,20 @@
 -- AWS Cost Explorer daily costs per service, with the reason a row cannot be used (null
 -- when it can). Cost Explorer's period end is exclusive, so a daily row covers one date.
-with source as (
-    select * from raw_aws_cost.cost_and_usage
+-- A day is first extracted as an estimate of the cost so far and later again with the final
+-- figure; only the latest extraction per day and service is kept.
+with extracted as (
+    select
+        *,
+        row_number() over (
+            partition by time_period_start, service
+            order by _airbyte_extracted_at desc, _airbyte_raw_id asc
+        ) as extraction_rank
+    from raw_aws_cost.cost_and_usage
+),
+
+source as (
+    select * from extracted
+    where extraction_rank = 1
 ),
 
 final as (

@@ -127,7 +127,7 @@ def test_missing_period_row_is_not_evaluated(warehouse_db):
 def test_missing_table_is_not_evaluated(warehouse_db):
     evaluation = _evaluate(warehouse_db, "stripe_reconciliation_alert")
     assert evaluation.status == NOT_EVALUATED
-    assert evaluation.reason == "table analytics.mrr_reconciliation does not exist yet"
+    assert evaluation.reason == "tables analytics.mrr_reconciliation, staging.fx_rates_monthly do not exist yet"
 
 
 def test_missing_table_logs_warning(warehouse_db, caplog):
@@ -136,7 +136,12 @@ def test_missing_table_logs_warning(warehouse_db, caplog):
 
 
 def test_table_with_other_columns_is_error(warehouse_db):
-    _execute(warehouse_db, "create table analytics.mrr_reconciliation (month_start date, currency text)")
+    _execute(
+        warehouse_db,
+        "create table analytics.mrr_reconciliation (month_start date, currency text)",
+        "create schema if not exists staging",
+        "create table staging.fx_rates_monthly (month_start date, currency text, rate_to_usd numeric)",
+    )
     evaluation = _evaluate(warehouse_db, "stripe_reconciliation_alert")
     assert evaluation.status == ERROR
     assert "engine_mrr" in evaluation.reason
@@ -209,26 +214,46 @@ def test_infrastructure_cost_ignores_days_after_interval_end(warehouse_db):
     assert evaluation.status == NOT_FIRED
 
 
-def test_reconciliation_reports_worst_currency(warehouse_db):
+def test_reconciliation_weights_currencies_in_usd(warehouse_db):
     _execute(
         warehouse_db,
         """
         create table analytics.mrr_reconciliation (
-            month_start date, currency text, engine_mrr numeric, invoice_mrr numeric, difference_ratio numeric
+            month_start date, currency text, engine_mrr numeric, invoiced_mrr numeric, difference numeric
         )
         """,
+        "create schema if not exists staging",
+        "create table staging.fx_rates_monthly (month_start date, currency text, rate_to_usd numeric)",
+        "insert into staging.fx_rates_monthly values ('2026-11-01', 'eur', 1.1)",
         """
         insert into analytics.mrr_reconciliation values
-            ('2026-11-01', 'usd', 100000, 99000, 0.0101),
-            ('2026-11-01', 'eur', 9400, 10000, -0.06),
-            ('2026-10-01', 'gbp', 100, 200, -0.5)
+            ('2026-11-01', 'usd', 100000, 99000, 1000),
+            ('2026-11-01', 'eur', 8000, 10000, -2000),
+            ('2026-10-01', 'gbp', 100, 200, -100)
         """,
     )
     evaluation = _evaluate(warehouse_db, "stripe_reconciliation_alert")
+    # (1,000 + 2,000 x 1.1) / (99,000 + 10,000 x 1.1) = 3,200 / 110,000
     assert evaluation.status == FIRED
-    assert evaluation.values["currency"] == "EUR"
-    assert evaluation.values["max_difference_ratio"] == Decimal("0.06")
+    assert evaluation.values["difference_ratio"] == pytest.approx(Decimal(3200) / Decimal(110000))
+    assert evaluation.values["invoice_mrr"] == Decimal("110000.0")
     assert evaluation.values["currencies_compared"] == 2
+
+
+def test_reconciliation_without_fx_rate_is_not_evaluated(warehouse_db):
+    _execute(
+        warehouse_db,
+        """
+        create table analytics.mrr_reconciliation (
+            month_start date, currency text, engine_mrr numeric, invoiced_mrr numeric, difference numeric
+        )
+        """,
+        "create schema if not exists staging",
+        "create table staging.fx_rates_monthly (month_start date, currency text, rate_to_usd numeric)",
+        "insert into analytics.mrr_reconciliation values ('2026-11-01', 'eur', 8000, 10000, -2000)",
+    )
+    evaluation = _evaluate(warehouse_db, "stripe_reconciliation_alert")
+    assert evaluation.status == NOT_EVALUATED
 
 
 def test_several_rows_are_not_evaluated(warehouse_db):

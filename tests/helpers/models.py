@@ -185,8 +185,9 @@ def insert_invoice_line(
     discount_minor: int = 0,
     invoice_status: str = "paid",
     line_type: str = "subscription",
+    billing_reason: str | None = None,
 ) -> None:
-    """Insert one invoice line and, if missing, its invoice (status and customer only)."""
+    """Insert one invoice line and, if missing, its invoice (status, billing reason and customer only)."""
     envelope = {
         "_airbyte_raw_id": str(uuid.uuid4()),
         "_airbyte_extracted_at": f"{period[0]}T00:00:00Z",
@@ -196,7 +197,8 @@ def insert_invoice_line(
     exists = conn.execute("select 1 from raw_stripe.invoices where id = %s", (invoice_id,)).fetchone()
     if not exists:
         invoice = {**envelope, "id": invoice_id, "customer": customer_id, "subscription": subscription_id,
-                   "status": invoice_status, "currency": item_price["currency"], "updated": unix(period[0])}
+                   "status": invoice_status, "currency": item_price["currency"], "updated": unix(period[0]),
+                   "billing_reason": billing_reason}
         conn.execute(
             f"insert into raw_stripe.invoices ({', '.join(invoice)}) values ({', '.join(['%s'] * len(invoice))})",
             list(invoice.values()),
@@ -237,7 +239,8 @@ def models_upstream_of(*task_names: str) -> set[str]:
     return names
 
 
-def _insert_raw(conn, table: str, values: dict) -> None:
+def insert_raw(conn, table: str, values: dict) -> None:
+    """Insert one row into a raw table, with the Airbyte columns filled in."""
     row = {
         "_airbyte_raw_id": str(uuid.uuid4()),
         "_airbyte_extracted_at": "2026-01-01T00:00:00Z",
@@ -245,16 +248,14 @@ def _insert_raw(conn, table: str, values: dict) -> None:
         "_airbyte_generation_id": 0,
         **values,
     }
-    conn.execute(
-        f"insert into {table} ({', '.join(row)}) values ({', '.join(['%s'] * len(row))})",
-        list(row.values()),
-    )
+    columns = ", ".join(f'"{name}"' for name in row)
+    conn.execute(f"insert into {table} ({columns}) values ({', '.join(['%s'] * len(row))})", list(row.values()))
 
 
 def insert_workspace(conn, workspace_id: int, *, created_at: str, customer_id=None, plan_tier="team",
                      writer="app") -> None:
     """Insert a product workspace; `created_at` is wall-clock time as the product database stores it."""
-    _insert_raw(conn, "raw_product.workspaces", {
+    insert_raw(conn, "raw_product.workspaces", {
         "id": workspace_id, "name": f"Workspace {workspace_id}", "stripe_customer_id": customer_id,
         "plan_tier": plan_tier, "writer": writer, "created_at": created_at, "updated_at": created_at,
     })
@@ -263,7 +264,7 @@ def insert_workspace(conn, workspace_id: int, *, created_at: str, customer_id=No
 def insert_event(conn, event_id: int, *, workspace_id: int, user_id: int, occurred_at: str,
                  event_name="report_create", writer="app") -> None:
     """Insert a product event; `occurred_at` is wall-clock time as the product database stores it."""
-    _insert_raw(conn, "raw_product.events", {
+    insert_raw(conn, "raw_product.events", {
         "id": event_id, "workspace_id": workspace_id, "user_id": user_id, "event_name": event_name,
         "writer": writer, "occurred_at": occurred_at,
     })
@@ -271,7 +272,7 @@ def insert_event(conn, event_id: int, *, workspace_id: int, user_id: int, occurr
 
 def insert_aws_cost(conn, cost_date: str, service: str, cost: str, unit="USD") -> None:
     day = dt.date.fromisoformat(cost_date)
-    _insert_raw(conn, "raw_aws_cost.cost_and_usage", {
+    insert_raw(conn, "raw_aws_cost.cost_and_usage", {
         "time_period_start": day, "time_period_end": day + dt.timedelta(days=1), "service": service,
         "unblended_cost": cost, "usage_quantity": 1, "unit": unit, "estimated": False,
     })

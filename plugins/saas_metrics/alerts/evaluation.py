@@ -94,7 +94,9 @@ def fetch_metric(conn, metric: Metric, period: Period) -> tuple[dict[str, Any] |
     """
     missing = _missing_tables(conn, metric)
     if missing:
-        return None, f"table {', '.join(missing)} does not exist yet"
+        if len(missing) == 1:
+            return None, f"table {missing[0]} does not exist yet"
+        return None, f"tables {', '.join(missing)} do not exist yet"
     cursor = conn.execute(metric.sql, {"period_start": period.start, "as_of": period.as_of})
     rows = cursor.fetchall()
     if not rows:

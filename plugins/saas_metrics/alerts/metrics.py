@@ -233,50 +233,45 @@ INFRASTRUCTURE_COST_PER_USER = Metric(
 MRR_RECONCILIATION_DIFFERENCE = Metric(
     name="mrr_reconciliation_difference",
     description=(
-        "Largest absolute difference ratio between the engine's MRR and the MRR from Stripe "
-        "invoices among the currencies of the period month, with that currency's amounts."
+        "Difference between the engine's MRR and the MRR billed on Stripe invoices in the period "
+        "month, over all currencies converted to USD: the sum of absolute differences divided by "
+        "the invoiced MRR, the same ratio as the quality gate's stripe_reconciliation check."
     ),
-    tables=("analytics.mrr_reconciliation",),
+    tables=("analytics.mrr_reconciliation", "staging.fx_rates_monthly"),
     values=MappingProxyType(
         {
             "currency": "text",
             "engine_mrr": "number",
             "invoice_mrr": "number",
-            "max_difference_ratio": "number",
+            "difference_ratio": "number",
             "currencies_compared": "integer",
         }
     ),
     sql="""
-        with reconciliation as (
+        with converted as (
             select
-                currency,
-                engine_mrr,
-                invoice_mrr,
-                abs(difference_ratio) as difference_ratio
-            from analytics.mrr_reconciliation
-            where month_start = %(period_start)s::date
-        ),
-
-        ranked as (
-            select
-                currency,
-                engine_mrr,
-                invoice_mrr,
-                difference_ratio,
-                row_number() over (order by difference_ratio desc nulls last, currency) as difference_rank,
-                count(*) over () as currencies_compared
-            from reconciliation
+                reconciliation.currency,
+                reconciliation.engine_mrr,
+                reconciliation.invoiced_mrr,
+                reconciliation.difference,
+                case when reconciliation.currency = 'usd' then 1 else rates.rate_to_usd end as rate_to_usd
+            from analytics.mrr_reconciliation as reconciliation
+            left join staging.fx_rates_monthly as rates
+                on
+                    reconciliation.month_start = rates.month_start
+                    and reconciliation.currency = rates.currency
+            where reconciliation.month_start = %(period_start)s::date
         ),
 
         final as (
             select
-                upper(currency) as currency,
-                engine_mrr,
-                invoice_mrr,
-                difference_ratio as max_difference_ratio,
-                currencies_compared
-            from ranked
-            where difference_rank = 1
+                'USD' as currency,
+                sum(engine_mrr * rate_to_usd) as engine_mrr,
+                sum(invoiced_mrr * rate_to_usd) as invoice_mrr,
+                sum(abs(difference) * rate_to_usd) / nullif(sum(invoiced_mrr * rate_to_usd), 0) as difference_ratio,
+                count(*) as currencies_compared
+            from converted
+            having count(*) > 0 and bool_and(rate_to_usd is not null)
         )
 
         select * from final

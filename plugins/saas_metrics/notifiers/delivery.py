@@ -5,13 +5,21 @@ use SmtpNotifier (apache-airflow-providers-smtp). The Airflow connection named b
 contains the webhook URL or the SMTP server. Channels are tried in order: the first one that
 delivers ends the attempt, and each failure is logged with its error (for Slack, the HTTP
 status) before the next channel is tried.
+
+For local runs (the demo, the test suite), SAAS_METRICS_NOTIFICATIONS=outbox replaces every
+channel with a local outbox: each message is appended to output/notifications/outbox.jsonl
+and logged, and counts as delivered through the channel "local_outbox".
 """
 
 from __future__ import annotations
 
 import html
+import json
 import logging
+import os
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
 
 from saas_metrics.alerts.config import Channel
 
@@ -86,8 +94,35 @@ def build_notifier(channel: Channel, message: Message):
     raise ValueError(f"Channel {channel.name}: unknown channel type {channel.type!r}")
 
 
+NOTIFICATIONS_MODE_ENV = "SAAS_METRICS_NOTIFICATIONS"
+OUTBOX_CHANNEL = "local_outbox"
+
+
+def write_to_outbox(message: Message, label: str) -> DeliveryResult:
+    """Append `message` to the local outbox file and log it, in place of every channel."""
+    from saas_metrics import paths
+
+    # Read the variable at call time: tests and the demo point it at a folder of their own.
+    output_dir = Path(os.environ.get("SAAS_METRICS_OUTPUT_DIR") or paths.OUTPUT_DIR)
+    outbox = output_dir / "notifications" / "outbox.jsonl"
+    outbox.parent.mkdir(parents=True, exist_ok=True)
+    record = {"written_at": datetime.now(UTC).isoformat(), "label": label, **message.__dict__}
+    with outbox.open("a") as handle:
+        handle.write(json.dumps(record) + "\n")
+    log.warning(
+        "%s=outbox: %s written to %s instead of being sent. Subject: %s",
+        NOTIFICATIONS_MODE_ENV,
+        label,
+        outbox,
+        message.subject,
+    )
+    return DeliveryResult(channel=OUTBOX_CHANNEL, attempts=[DeliveryAttempt(channel=OUTBOX_CHANNEL)])
+
+
 def deliver(channels: tuple[Channel, ...] | list[Channel], message: Message, *, label: str) -> DeliveryResult:
     """Send `message` through the first channel that works; `label` names the message in logs."""
+    if os.environ.get(NOTIFICATIONS_MODE_ENV) == "outbox":
+        return write_to_outbox(message, label)
     result = DeliveryResult()
     for position, channel in enumerate(channels, start=1):
         try:

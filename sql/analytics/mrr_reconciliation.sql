@@ -1,0 +1,109 @@
+-- The engine's MRR against what Stripe billed, per month and billing currency (native basis).
+-- Billed MRR at a month's snapshot is the sum over the licensed, recurring, non-proration
+-- subscription lines of paid invoices whose billed period contains the snapshot instant,
+-- each normalised to a month by its price's interval (a yearly line counts 1/12). The
+-- snapshot is the engine's: the first instant of the next month, or the run's data interval
+-- end for the open month. Lines of subscription_create and subscription_update invoices count
+-- too, because a subscription's first period, and a period restarted by an interval change, are
+-- billed on those and never on a subscription_cycle invoice.
+with settings as (
+    select
+        {{ bind('reporting_time_zone') }}::text as time_zone,
+        {{ bind('as_of') }}::timestamptz as as_of
+),
+
+engine as (
+    select monthly.*
+    from analytics.mrr_monthly as monthly
+    cross join settings
+    where
+        monthly.currency_basis = 'native'
+        and monthly.month_start <= date_trunc(
+            'month', (settings.as_of - interval '1 microsecond') at time zone settings.time_zone
+        )::date
+),
+
+months as (
+    select distinct
+        month_start,
+        snapshot_at,
+        is_provisional
+    from engine
+),
+
+lines as (
+    select * from staging.stripe_invoice_line_items
+),
+
+currencies as (
+    select * from staging.currencies
+),
+
+billed_lines as (
+    select
+        lines.invoice_line_id,
+        lines.currency,
+        lines.period_start_at,
+        lines.period_end_at,
+        -- Stripe reports a line's amount before discounts, and a trial period's line has amount 0
+        -- at the full unit price, so the smaller of the two is what the period was billed at.
+        least(
+            lines.amount_minor,
+            lines.unit_amount_minor * lines.quantity - lines.discount_amount_minor
+        ) / (
+            lines.interval_count * case lines.billing_interval
+                when 'month' then 1::numeric
+                when 'year' then 12::numeric
+                when 'week' then 12::numeric / 52
+                when 'day' then 12::numeric / 365
+            end
+        ) / currencies.minor_units_per_unit as billed_mrr
+    from lines
+    inner join currencies
+        on lines.currency = currencies.currency
+    where
+        lines.invoice_status = 'paid'
+        and lines.billing_reason in ('subscription_create', 'subscription_cycle', 'subscription_update')
+        and lines.line_type = 'subscription'
+        and not lines.is_proration
+        and lines.price_type = 'recurring'
+        and lines.usage_type = 'licensed'
+        and lines.interval_count > 0
+),
+
+billed as (
+    select
+        months.month_start,
+        billed_lines.currency,
+        sum(billed_lines.billed_mrr) as invoiced_mrr,
+        count(*) as invoice_lines
+    from months
+    inner join billed_lines
+        on
+            months.snapshot_at > billed_lines.period_start_at
+            and months.snapshot_at <= billed_lines.period_end_at
+    group by months.month_start, billed_lines.currency
+),
+
+final as (
+    select
+        months.month_start,
+        coalesce(engine.currency, billed.currency) as currency,
+        months.is_provisional,
+        months.snapshot_at,
+        coalesce(engine.mrr, 0) as engine_mrr,
+        coalesce(billed.invoiced_mrr, 0) as invoiced_mrr,
+        coalesce(billed.invoice_lines, 0) as invoice_lines,
+        coalesce(engine.mrr, 0) - coalesce(billed.invoiced_mrr, 0) as difference,
+        (coalesce(engine.mrr, 0) - coalesce(billed.invoiced_mrr, 0))
+        / nullif(billed.invoiced_mrr, 0) as difference_ratio
+    from engine
+    full outer join billed
+        on
+            engine.month_start = billed.month_start
+            and engine.currency = billed.currency
+    inner join months
+        on coalesce(engine.month_start, billed.month_start) = months.month_start
+)
+
+select * from final
