@@ -42,3 +42,11 @@ def test_inputs_flag_missing_tables(warehouse_db):
         "analytics.ingestion_health": True,
         "analytics.data_quality_results": False,
     }
+
+
+def test_inputs_list_optional_columns(warehouse_db):
+    with warehouse_db.connect() as conn:
+        conn.execute("create schema analytics")
+        conn.execute("create table analytics.data_quality_results (run_id text, action text)")
+        columns = find_weekly_inputs(conn)["columns"]
+    assert columns == {"analytics.data_quality_results": ["run_id", "action"]}

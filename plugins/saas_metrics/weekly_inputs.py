@@ -1,4 +1,4 @@
-"""What the weekly DAG's models may read: optional tables and the raw tables of each source.
+"""Inputs of the weekly DAG's models: optional tables and the raw tables of each source.
 
 Some inputs of the weekly tables are written by other parts of the platform and may be
 missing: analytics.query_audit_log (self-service runs), analytics.ingestion_health (Airbyte
@@ -37,6 +37,12 @@ RAW_SCHEMA_BY_SOURCE = {
 # instead of being interpolated into SQL.
 _TABLE_NAME = re.compile(r"^[a-z_][a-z0-9_]*$")
 
+_COLUMNS_SQL = """
+    select column_name
+    from information_schema.columns
+    where table_schema = %s and table_name = %s
+    order by ordinal_position
+"""
 _RAW_TABLES_SQL = """
     select table_schema, table_name
     from information_schema.columns
@@ -48,9 +54,10 @@ _RAW_TABLES_SQL = """
 def find_weekly_inputs(conn, sources: dict[str, str] | None = None) -> dict[str, Any]:
     """Return which optional tables exist and the Airbyte raw tables of each source.
 
-    The result is JSON-serializable: ``{"available": {table: bool}, "raw_tables": [{"source",
-    "table"}]}``. A raw table is a table with an ``_airbyte_extracted_at`` column in a source's
-    raw schema.
+    The result is JSON-serializable: ``{"available": {table: bool}, "columns": {table:
+    [column, ...]}, "raw_tables": [{"source", "table"}]}``, where ``columns`` lists the columns
+    of each optional table that exists. A raw table is a table with an ``_airbyte_extracted_at``
+    column in a source's raw schema.
 
     :param conn: An open psycopg connection to the warehouse.
     :param sources: Source name to raw schema; default RAW_SCHEMA_BY_SOURCE.
@@ -59,6 +66,11 @@ def find_weekly_inputs(conn, sources: dict[str, str] | None = None) -> dict[str,
     available = {
         table: conn.execute("select to_regclass(%s) is not null", (table,)).fetchone()[0]
         for table in OPTIONAL_TABLES
+    }
+    columns = {
+        table: [row[0] for row in conn.execute(_COLUMNS_SQL, tuple(table.split("."))).fetchall()]
+        for table, exists in available.items()
+        if exists
     }
     source_by_schema = {schema: source for source, schema in sources.items()}
     raw_tables = []
@@ -77,4 +89,4 @@ def find_weekly_inputs(conn, sources: dict[str, str] | None = None) -> dict[str,
         len(raw_tables),
         ", ".join(entry["table"] for entry in raw_tables) or "none",
     )
-    return {"available": available, "raw_tables": raw_tables}
+    return {"available": available, "columns": columns, "raw_tables": raw_tables}

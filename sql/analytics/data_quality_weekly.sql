@@ -1,13 +1,16 @@
 -- Weekly data-quality report per source for the seven complete UTC days before the run's data
 -- interval end. Sync facts come from analytics.ingestion_health (one row per Airbyte sync
--- attempt) for sources that have rows there; for the others (demo mode, where no sync runs)
+-- attempt) for sources that have rows there. For the others (demo mode, where no sync runs)
 -- they come from the raw tables' _airbyte_extracted_at. Null rates always come from the raw
--- rows extracted in the window. When analytics.data_quality_results exists, its checks
--- recorded in the window are counted per source, and checks on pipeline tables (staging,
--- core, analytics) under the extra source 'warehouse'. Unknown values are null, never 0.
+-- rows extracted in the window. When analytics.data_quality_results exists, the checks of
+-- the runs whose data interval ended in the 7 days before this run's are counted per source, and checks on pipeline tables (staging,
+-- core, analytics) under the extra source 'warehouse'. A check fails when the quality gate's
+-- `action` is block (warns when it is warn); a table without that column fails a check on
+-- outcome fail, failed, error or not_evaluated. Unknown values are null, never 0.
 {% set inputs = ti.xcom_pull(task_ids='find_weekly_inputs') %}
 {% set has_health = inputs['available']['analytics.ingestion_health'] %}
 {% set has_checks = inputs['available']['analytics.data_quality_results'] %}
+{% set has_action = has_checks and 'action' in inputs['columns']['analytics.data_quality_results'] %}
 with settings as (
     select
         {{ bind('as_of') }}::timestamptz as as_of,
@@ -162,28 +165,37 @@ raw_days as (
     checks as (
         select
             coalesce(sources.source_name, 'warehouse') as source_name,
-            quality_results.outcome,
             quality_results.severity,
-            quality_results.recorded_at
+            quality_results.recorded_at,
+            {% if has_action %}
+                quality_results.action = 'block' as is_failed,
+                quality_results.action = 'warn' as is_warning,
+                quality_results.action = 'skip' as is_skipped
+            {% else %}
+                lower(quality_results.outcome) in ('fail', 'failed', 'error', 'not_evaluated') as is_failed,
+                lower(quality_results.outcome) in ('warn', 'warning') as is_warning,
+                false as is_skipped
+            {% endif %}
         from analytics.data_quality_results as quality_results
         cross join settings
         left join sources
             on split_part(quality_results.table_name, '.', 1) = sources.raw_schema
+        -- Checks of the runs whose data interval ended in the 7 days before this run's interval
+        -- end, which are the daily runs of this weekly interval. A backfill or a late run records
+        -- its checks days later, and a row without an interval counts when it was recorded.
         where
-            quality_results.recorded_at >= settings.window_start
-            and quality_results.recorded_at < settings.window_end
+            coalesce(quality_results.data_interval_end, quality_results.recorded_at)
+            >= settings.as_of - interval '7 days'
+            and coalesce(quality_results.data_interval_end, quality_results.recorded_at) < settings.as_of
     ),
 
     checks_by_source as (
         select
             source_name,
-            count(*) as quality_checks,
-            -- Any outcome other than a pass counts as failed, because a check that could not
-            -- be evaluated blocks publishing just as a failed one does.
-            count(*) filter (where lower(outcome) not in ('pass', 'passed')) as failed_quality_checks,
-            count(*) filter (
-                where lower(outcome) not in ('pass', 'passed') and lower(severity) = 'critical'
-            ) as failed_critical_checks,
+            count(*) filter (where not is_skipped) as quality_checks,
+            count(*) filter (where is_failed) as failed_quality_checks,
+            count(*) filter (where is_warning) as warning_quality_checks,
+            count(*) filter (where is_failed and lower(severity) = 'critical') as failed_critical_checks,
             max(recorded_at) as last_check_at
         from checks
         group by source_name
@@ -194,6 +206,7 @@ raw_days as (
             null::text as source_name,
             null::bigint as quality_checks,
             null::bigint as failed_quality_checks,
+            null::bigint as warning_quality_checks,
             null::bigint as failed_critical_checks,
             null::timestamptz as last_check_at
         where false
@@ -322,6 +335,8 @@ final as (
             as quality_checks,
         case when settings.has_quality_results then coalesce(checks_by_source.failed_quality_checks, 0) end
             as failed_quality_checks,
+        case when settings.has_quality_results then coalesce(checks_by_source.warning_quality_checks, 0) end
+            as warning_quality_checks,
         case when settings.has_quality_results then coalesce(checks_by_source.failed_critical_checks, 0) end
             as failed_critical_checks,
         checks_by_source.last_check_at,

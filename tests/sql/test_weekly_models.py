@@ -316,30 +316,29 @@ def test_quality_daily_rows_from_health(quality_from_health):
     assert row["average_daily_rows"] == Decimal(20)
 
 
-QUALITY_RESULTS_SQL = """
-    create table analytics.data_quality_results (
-        run_id text, data_interval_end timestamptz, table_name text, check_name text, severity text,
-        outcome text, value numeric, threshold numeric, message text, recorded_at timestamptz
+def _insert_check(conn, table_name, outcome, action, severity, recorded_at, data_interval_end=None):
+    conn.execute(
+        "insert into analytics.data_quality_results (dag_id, run_id, task_id, data_interval_end, table_name, "
+        "contract, check_name, severity, threshold_level, outcome, action, recorded_at) "
+        "values ('saas_metrics_daily', 'run', 'quality_gate', %s, %s, 'contract.yml', 'check', %s, 'fail', %s, %s, %s)",
+        (data_interval_end, table_name, severity, outcome, action, recorded_at),
     )
-"""
 
 
 @pytest.fixture
 def quality_with_checks(raw):
-    raw.execute(QUALITY_RESULTS_SQL)
-    checks = [
-        ("raw_stripe.subscriptions", "fail", "critical", "2026-03-15T07:10:00Z"),
-        ("analytics.mrr_monthly", "pass", "critical", "2026-03-15T07:10:00Z"),
-        ("analytics.mrr_monthly", "fail", "warning", "2026-03-15T07:10:00Z"),
-        # Outside the window.
-        ("analytics.mrr_monthly", "fail", "critical", "2026-03-01T07:10:00Z"),
-    ]
-    for table_name, outcome, severity, recorded_at in checks:
-        raw.execute(
-            "insert into analytics.data_quality_results (run_id, table_name, check_name, severity, outcome, "
-            "recorded_at) values ('run', %s, 'check', %s, %s, %s)",
-            (table_name, severity, outcome, recorded_at),
-        )
+    from saas_metrics.quality.storage import CREATE_RESULTS_TABLE
+
+    raw.execute(CREATE_RESULTS_TABLE)
+    _insert_check(raw, "raw_stripe.subscriptions", "failed", "block", "critical", "2026-03-15T07:10:00Z")
+    _insert_check(raw, "analytics.mrr_monthly", "passed", "pass", "critical", "2026-03-15T07:10:00Z")
+    _insert_check(raw, "analytics.mrr_monthly", "warn", "warn", "warning", "2026-03-15T07:10:00Z")
+    _insert_check(raw, "analytics.churn_monthly", "excluded", "skip", "critical", "2026-03-15T07:10:00Z")
+    # Outside the window.
+    _insert_check(raw, "analytics.mrr_monthly", "failed", "block", "critical", "2026-03-01T07:10:00Z")
+    # Recorded after the window, by a late run whose data interval ended in it.
+    _insert_check(raw, "raw_stripe.subscriptions", "warn", "warn", "warning", "2026-03-20T07:10:00Z",
+                  data_interval_end="2026-03-14T07:00:00Z")
     raw.commit()
     run_weekly_models(raw, AS_OF, only={"data_quality_weekly"})
     return raw
@@ -347,8 +346,9 @@ def quality_with_checks(raw):
 
 def test_quality_checks_per_source(quality_with_checks):
     row = _quality(quality_with_checks, "stripe")
-    assert row["quality_checks"] == 1
+    assert row["quality_checks"] == 2
     assert row["failed_quality_checks"] == 1
+    assert row["warning_quality_checks"] == 1
     assert row["failed_critical_checks"] == 1
 
 
@@ -356,12 +356,42 @@ def test_quality_checks_on_pipeline_tables(quality_with_checks):
     row = _quality(quality_with_checks, "warehouse")
     assert row["source_kind"] == "pipeline"
     assert row["quality_checks"] == 2
-    assert row["failed_quality_checks"] == 1
-    assert row["failed_critical_checks"] == 0
+    assert row["failed_quality_checks"] == 0
+    assert row["warning_quality_checks"] == 1
 
 
 def test_quality_source_without_checks_shows_zero(quality_with_checks):
     assert _quality(quality_with_checks, "zendesk")["quality_checks"] == 0
+
+
+@pytest.fixture
+def quality_with_outcomes_only(raw):
+    """A results table with outcomes but no `action` column."""
+    raw.execute(
+        "create table analytics.data_quality_results (run_id text, data_interval_end timestamptz, "
+        "table_name text, check_name text, severity text, outcome text, value numeric, threshold numeric, "
+        "message text, recorded_at timestamptz)"
+    )
+    checks = [
+        ("raw_stripe.subscriptions", "failed", "critical"),
+        ("analytics.mrr_monthly", "not_evaluated", "warning"),
+        ("analytics.mrr_monthly", "passed", "critical"),
+    ]
+    for table_name, outcome, severity in checks:
+        raw.execute(
+            "insert into analytics.data_quality_results (run_id, table_name, check_name, severity, outcome, "
+            "recorded_at) values ('run', %s, 'check', %s, %s, '2026-03-15T07:10:00Z')",
+            (table_name, severity, outcome),
+        )
+    raw.commit()
+    run_weekly_models(raw, AS_OF, only={"data_quality_weekly"})
+    return raw
+
+
+def test_quality_outcome_fallback(quality_with_outcomes_only):
+    assert _quality(quality_with_outcomes_only, "stripe")["failed_quality_checks"] == 1
+    assert _quality(quality_with_outcomes_only, "warehouse")["failed_quality_checks"] == 1
+    assert _quality(quality_with_outcomes_only, "warehouse")["quality_checks"] == 2
 
 
 def test_quality_rerun_replaces_week(quality_from_raw):

@@ -13,6 +13,11 @@ def xcom_pull(task_ids=None, key="return_value", **kwargs):
             "analytics.ingestion_health": True,
             "analytics.data_quality_results": True,
         },
+        "columns": {
+            "analytics.query_audit_log": ["query_id", "requested_by", "template_name", "outcome"],
+            "analytics.ingestion_health": ["source", "status", "started_at", "ended_at", "rows_synced"],
+            "analytics.data_quality_results": ["run_id", "table_name", "severity", "outcome", "action"],
+        },
         "raw_tables": [
             {"source": "stripe", "table": "raw_stripe.subscriptions"},
         ],
