@@ -173,3 +173,39 @@ def test_board_deck_other_month_is_none(warehouse_db):
         conn.execute("create table analytics.board_deck_latest (month_start date, validation_status text)")
         conn.execute("insert into analytics.board_deck_latest values ('2026-04-01', 'validated')")
         assert read_board_deck_validation(conn, MAY) is None
+
+
+def test_record_from_board_deck_outcome():
+    stamp = from_record(
+        {"month_start": MAY, "finance_validation_outcome": "passed", "arr_difference_ratio": Decimal("-0.002")},
+        source="analytics.board_deck_latest",
+    )
+    assert stamp.status == VALIDATED
+    assert stamp.difference_ratio == Decimal("-0.002")
+
+
+def test_record_failed_outcome_is_held():
+    assert from_record({"finance_validation_outcome": "failed"}, source="t").status == HELD
+
+
+def test_board_deck_threshold_from_quality_gate(warehouse_db):
+    from saas_metrics.quality.storage import CREATE_RESULTS_TABLE
+
+    with warehouse_db.connect() as conn:
+        conn.execute("create schema analytics")
+        conn.execute(CREATE_RESULTS_TABLE)
+        conn.execute(
+            "insert into analytics.data_quality_results (dag_id, run_id, task_id, table_name, contract, check_name, "
+            "severity, threshold_level, outcome, action, threshold, recorded_at) values ('board_report_monthly', "
+            "'run-1', 'validate_against_finance', 'analytics.arr_reconciliation', 'c.yml', 'arr_matches_finance', "
+            "'critical', 'fail', 'passed', 'pass', 'must be <= 0.005 (fail)', now())"
+        )
+        conn.execute(
+            "create table analytics.board_deck_latest as select '2026-05-01'::date as month_start, "
+            "0.0012::numeric as arr_difference_ratio, 'passed'::text as finance_validation_outcome, "
+            "now() as validated_at, 'board_report_monthly'::text as validated_by_dag_id, "
+            "'run-1'::text as validated_by_run_id"
+        )
+        stamp = read_board_deck_validation(conn, MAY)
+    assert stamp.tolerance == Decimal("0.005")
+    assert stamp.stamp == "Validated by finance: ARR within 0.12 % of finance's ARR (tolerance 0.50 %)"

@@ -8,7 +8,8 @@ saas_metrics.reports.board keeps a validated report from being replaced by one t
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass
+import re
+from dataclasses import dataclass, replace
 from decimal import Decimal
 from typing import Any
 
@@ -137,22 +138,24 @@ def coerce_validation(value: Any) -> FinanceValidation | None:
 def from_record(record: dict[str, Any], *, source: str) -> FinanceValidation:
     """Read the stamp of one row of a table such as analytics.board_deck_latest.
 
-    The status is taken from the first column present of `validation_status`,
+    analytics.board_deck_latest stores the quality gate's outcome of the check
+    arr_matches_finance in `finance_validation_outcome` ("passed" is validated, "failed" held,
+    anything else not validated) and the ARR difference in `arr_difference_ratio`. For other
+    tables, the status is taken from the first column present of `validation_status`,
     `validation_stamp` and `status`, as text: "validated..." and "held..." are read as such,
-    any other text as not validated. Without those columns, the boolean `is_validated` is used.
-    The difference and tolerance come from `difference_ratio` and `tolerance` (or
+    any other text as not validated. Without any of these columns, the boolean `is_validated`
+    is used. The difference and tolerance come from `difference_ratio` and `tolerance` (or
     `validation_tolerance`) when present.
     """
-    # NOTE: the column names of analytics.board_deck_latest are not fixed yet. This reader
-    # accepts the names listed above.
-    difference = _decimal(record.get("difference_ratio"))
-    tolerance = _decimal(record.get("tolerance", record.get("validation_tolerance")))
-    checked_at = record.get("validated_at") or record.get("checked_at")
-    text = next(
-        (record[key] for key in ("validation_status", "validation_stamp", "status") if record.get(key) is not None),
-        None,
-    )
-    if text is not None:
+    difference = _decimal(_first_present(record, "arr_difference_ratio", "difference_ratio"))
+    tolerance = _decimal(_first_present(record, "tolerance", "validation_tolerance"))
+    checked_at = _first_present(record, "validated_at", "checked_at")
+    outcome = record.get("finance_validation_outcome")
+    text = _first_present(record, "validation_status", "validation_stamp", "status")
+    if outcome is not None:
+        status = {"passed": VALIDATED, "failed": HELD}.get(str(outcome).lower(), NOT_VALIDATED)
+        detail = None if status == VALIDATED else f"arr_matches_finance outcome {outcome}"
+    elif text is not None:
         lowered = str(text).strip().lower()
         if lowered.startswith("validated"):
             status = VALIDATED
@@ -177,6 +180,10 @@ def from_record(record: dict[str, Any], *, source: str) -> FinanceValidation:
     )
 
 
+def _first_present(record: dict[str, Any], *keys: str):
+    return next((record[key] for key in keys if record.get(key) is not None), None)
+
+
 def _decimal(value) -> Decimal | None:
     if value is None:
         return None
@@ -189,6 +196,10 @@ def _percent(value: Decimal | None) -> str:
 
 BOARD_DECK_TABLE = "analytics.board_deck_latest"
 RECONCILIATION_TABLE = "analytics.arr_reconciliation"
+QUALITY_RESULTS_TABLE = "analytics.data_quality_results"
+# The first number after "<=" in a threshold the quality gate records, such as
+# "must be <= 0.005 (fail)".
+_UPPER_BOUND = re.compile(r"<=\s*(-?[0-9.]+)")
 
 
 def _table_exists(conn, table: str) -> bool:
@@ -207,7 +218,24 @@ def read_board_deck_validation(conn, month: dt.date) -> FinanceValidation | None
     if row is None:
         return None
     record = dict(zip([column.name for column in cursor.description], row, strict=True))
-    return from_record(record, source=BOARD_DECK_TABLE)
+    stamp = from_record(record, source=BOARD_DECK_TABLE)
+    if stamp.tolerance is None and record.get("validated_by_run_id"):
+        stamp = replace(stamp, tolerance=_validation_threshold(conn, record))
+    return stamp
+
+
+def _validation_threshold(conn, record: dict[str, Any]) -> Decimal | None:
+    """Return the arr_matches_finance threshold of the run that published the board deck row."""
+    if not _table_exists(conn, QUALITY_RESULTS_TABLE):
+        return None
+    row = conn.execute(
+        f"select threshold from {QUALITY_RESULTS_TABLE} "
+        "where run_id = %s and table_name = 'analytics.arr_reconciliation' and check_name = 'arr_matches_finance' "
+        "order by recorded_at desc limit 1",
+        (record["validated_by_run_id"],),
+    ).fetchone()
+    match = _UPPER_BOUND.search(str(row[0])) if row and row[0] is not None else None
+    return Decimal(match.group(1)) if match else None
 
 
 def read_reconciliation_validation(conn, month: dt.date, *, tolerance=DEFAULT_TOLERANCE) -> FinanceValidation:
