@@ -135,38 +135,63 @@ def test_quality_missing_table(client, admin_headers):
     assert "analytics.data_quality_results does not exist" in body["reason"]
 
 
-def test_quality_latest_run(app, client, admin_headers):
+def _insert_check(conn, run_id, table_name, check_name, outcome, action, recorded_at):
+    conn.execute(
+        "insert into analytics.data_quality_results (dag_id, run_id, task_id, data_interval_end, table_name, "
+        "contract, check_name, severity, threshold_level, outcome, action, value, threshold, message, recorded_at) "
+        "values ('saas_metrics_daily', %s, 'quality_gate', '2026-06-15T07:00:00Z', %s, 'contract.yml', %s, "
+        "'critical', 'fail', %s, %s, 0.01, 'must be <= 0.005 (fail)', 'message', %s)",
+        (run_id, table_name, check_name, outcome, action, recorded_at),
+    )
+
+
+@pytest.fixture
+def quality(app, client, admin_headers):
+    """The quality endpoint's answer for two gate runs recorded in the real results table."""
+    from saas_metrics.quality.storage import CREATE_RESULTS_TABLE
+
     with app["database"].connect() as conn:
-        conn.execute(
-            "create table analytics.data_quality_results (run_id text, data_interval_end timestamptz, "
-            "table_name text, check_name text, severity text, outcome text, value numeric, threshold numeric, "
-            "message text, recorded_at timestamptz)"
-        )
-        rows = [
-            ("old", "analytics.mrr_monthly", "row_count", "critical", "fail", "2026-06-14T07:10:00Z"),
-            ("new", "analytics.mrr_monthly", "row_count", "critical", "pass", "2026-06-15T07:10:00Z"),
-            ("new", "analytics.arr_reconciliation", "arr_matches_finance", "critical", "fail",
-             "2026-06-15T07:11:00Z"),
-            ("new", "staging.quarantine", "quarantine_share", "warning", "pass", "2026-06-15T07:11:00Z"),
-        ]
-        for run_id, table, check, severity, outcome, recorded_at in rows:
-            conn.execute(
-                "insert into analytics.data_quality_results values (%s, '2026-06-15T07:00:00Z', %s, %s, %s, %s, "
-                "0.01, 0.005, 'message', %s)",
-                (run_id, table, check, severity, outcome, recorded_at),
-            )
+        conn.execute(CREATE_RESULTS_TABLE)
+        _insert_check(conn, "old", "analytics.mrr_monthly", "row_count", "failed", "block", "2026-06-14T07:10:00Z")
+        _insert_check(conn, "new", "analytics.mrr_monthly", "row_count", "passed", "pass", "2026-06-15T07:10:00Z")
+        _insert_check(conn, "new", "analytics.arr_reconciliation", "arr_matches_finance", "failed", "block",
+                      "2026-06-15T07:11:00Z")
+        _insert_check(conn, "new", "staging.quarantine", "quarantine_share", "warn", "warn", "2026-06-15T07:11:00Z")
         conn.commit()
     try:
-        body = client.get(f"{PREFIX}/api/quality", headers=admin_headers).json()
+        yield client.get(f"{PREFIX}/api/quality", headers=admin_headers).json()
     finally:
         with app["database"].connect() as conn:
             conn.execute("drop table analytics.data_quality_results")
             conn.commit()
-    assert body["run_id"] == "new"
-    assert body["passed"] == 2
-    assert body["failed"] == 1
-    assert body["failed_critical"] == 1
-    assert body["checks"][0]["check_name"] == "arr_matches_finance"
+
+
+def test_quality_latest_run(quality):
+    assert quality["run_id"] == "new"
+    assert quality["dag_id"] == "saas_metrics_daily"
+
+
+def test_quality_counts(quality):
+    assert quality["passed"] == 1
+    assert quality["failed"] == 1
+    assert quality["warnings"] == 1
+    assert quality["failed_critical"] == 1
+
+
+def test_page_lists_failed_check(quality, client):
+    from fastapi.testclient import TestClient
+
+    page = TestClient(client.app, cookies={"_token": airflow_token(client, ADMIN)}).get(f"{PREFIX}/").text
+    assert '<td class="text failed">failed (block)</td>' in page
+    assert "1 failed</span> (1 critical), 1 warnings" in page
+
+
+def test_quality_failed_first(quality):
+    assert [check["check_name"] for check in quality["checks"]] == [
+        "arr_matches_finance",
+        "quarantine_share",
+        "row_count",
+    ]
 
 
 # --- board reports ----------------------------------------------------------------------------

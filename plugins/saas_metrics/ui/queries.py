@@ -81,44 +81,75 @@ def metrics_overview(conn) -> dict[str, Any]:
     }
 
 
+def _columns(conn, table: str) -> set[str]:
+    schema, name = table.split(".")
+    rows = conn.execute(
+        "select column_name from information_schema.columns where table_schema = %s and table_name = %s",
+        (schema, name),
+    ).fetchall()
+    return {row[0] for row in rows}
+
+
 def quality_gate(conn) -> dict[str, Any]:
     """Return the checks of the latest quality-gate run in analytics.data_quality_results.
 
-    The latest run is the run_id with the latest recorded_at. Checks are listed failed first.
+    The latest run is the (dag_id, run_id) with the latest recorded_at, or the run_id alone
+    when the table has no dag_id column. A check fails when the gate's `action` is block and
+    warns when it is warn. Without an `action` column, outcomes fail, failed, error and
+    not_evaluated fail and warn warns. Checks are listed failed first, then warnings.
     """
     if not _table_exists(conn, QUALITY_TABLE):
         return {"available": False, "reason": f"{QUALITY_TABLE} does not exist: no quality gate has recorded results."}
+    columns = _columns(conn, QUALITY_TABLE)
+    run_columns = ["dag_id", "run_id"] if "dag_id" in columns else ["run_id"]
     latest = conn.execute(
-        f"select run_id, data_interval_end, max(recorded_at) from {QUALITY_TABLE} "
-        "group by run_id, data_interval_end order by max(recorded_at) desc limit 1"
+        f"select {', '.join(run_columns)}, max(recorded_at) from {QUALITY_TABLE} "
+        f"group by {', '.join(run_columns)} order by max(recorded_at) desc limit 1"
     ).fetchone()
     if latest is None:
         return {"available": False, "reason": f"{QUALITY_TABLE} is empty."}
-    run_id, interval_end, recorded_at = latest
+    run = dict(zip(run_columns, latest[:-1], strict=True))
+
+    if "action" in columns:
+        failed, warning = "action = 'block'", "action = 'warn'"
+    else:
+        failed = "lower(outcome) in ('fail', 'failed', 'error', 'not_evaluated')"
+        warning = "lower(outcome) in ('warn', 'warning')"
+    selected = [
+        name
+        for name in ("table_name", "check_name", "severity", "outcome", "action", "value", "threshold", "message",
+                     "recorded_at", "data_interval_end")
+        if name in columns
+    ]
     cursor = conn.execute(
         f"""
-        select table_name, check_name, severity, outcome, value, threshold, message, recorded_at
+        select {', '.join(selected)}, {failed} as is_failed, {warning} as is_warning
         from {QUALITY_TABLE}
-        where run_id = %s
-        order by lower(outcome) in ('pass', 'passed'), severity, table_name, check_name
+        where {' and '.join(f'{name} = %s' for name in run_columns)}
+        order by {failed} desc, {warning} desc, table_name, check_name
         """,
-        (run_id,),
+        tuple(run.values()),
     )
     names = [column.name for column in cursor.description]
     checks = []
     for row in cursor.fetchall():
-        check = {name: _number(value) for name, value in zip(names, row, strict=True)}
-        check["recorded_at"] = check["recorded_at"].isoformat() if check["recorded_at"] else None
-        check["passed"] = str(check["outcome"]).lower() in ("pass", "passed")
+        check = {name: _json_value(value) for name, value in zip(names, row, strict=True)}
         checks.append(check)
-    failed = [check for check in checks if not check["passed"]]
+    failed_checks = [check for check in checks if check["is_failed"]]
     return {
         "available": True,
-        "run_id": run_id,
-        "data_interval_end": interval_end.isoformat() if isinstance(interval_end, dt.datetime) else interval_end,
-        "recorded_at": recorded_at.isoformat() if recorded_at else None,
+        **run,
+        "data_interval_end": checks[0].get("data_interval_end") if checks else None,
+        "recorded_at": _json_value(latest[-1]),
         "checks": checks,
-        "passed": len(checks) - len(failed),
-        "failed": len(failed),
-        "failed_critical": sum(1 for check in failed if str(check["severity"]).lower() == "critical"),
+        "failed": len(failed_checks),
+        "warnings": sum(1 for check in checks if check["is_warning"]),
+        "passed": sum(1 for check in checks if str(check.get("outcome")).lower() in ("pass", "passed")),
+        "failed_critical": sum(1 for check in failed_checks if str(check.get("severity")).lower() == "critical"),
     }
+
+
+def _json_value(value):
+    if isinstance(value, dt.datetime | dt.date):
+        return value.isoformat()
+    return _number(value)
