@@ -175,8 +175,12 @@ def build_latest_board_report():
 
 def board_report_step() -> int:
     """Run the demo's board report step and print where the report is; return an exit code."""
+    import logging
+
     from saas_metrics.reports import BoardReportError
 
+    # The lines printed below repeat the builder's info log, so only its warnings are shown.
+    logging.getLogger("saas_metrics.reports").setLevel(logging.WARNING)
     step("Building the board report for the latest closed month")
     try:
         result = build_latest_board_report()

@@ -27,29 +27,6 @@ TEMPLATE_NAME = "report_demo_template"
 _built_templates: set[str] = set()
 
 
-def fill_missing_fx_rates(conn) -> int:
-    """Copy each currency's earliest FX rate to the months before it, back to 2022-01.
-
-    NOTE: the demo generator writes rates from the history start only, but its invoices reach
-    further back, so customer_mrr_monthly fails on a missing EUR rate. Remove this once the
-    generator writes rates for every month it bills.
-    """
-    cursor = conn.execute(
-        """
-        insert into raw_finance.fx_rates_monthly (month, currency, rate_to_usd)
-        select month_value::date, earliest.currency, earliest.rate_to_usd
-        from (
-            select distinct on (currency) currency, month, rate_to_usd
-            from raw_finance.fx_rates_monthly
-            order by currency, month
-        ) as earliest
-        cross join generate_series('2022-01-01'::date, earliest.month - interval '1 month', interval '1 month')
-            as month_value
-        """
-    )
-    return cursor.rowcount
-
-
 def build_demo_template(server, name: str = TEMPLATE_NAME) -> str:
     """(Re)create database `name` with the demo company and every daily table; return its name."""
     import psycopg
@@ -69,8 +46,6 @@ def build_demo_template(server, name: str = TEMPLATE_NAME) -> str:
             conn_id="warehouse", until=DEMO_AS_OF, seed=DEMO_SEED, scale=DEMO_SCALE, history_start=DEMO_HISTORY_START
         )
         with psycopg.connect(**server.conninfo(name)) as conn:
-            fill_missing_fx_rates(conn)
-            conn.commit()
             run_models(conn, DEMO_AS_OF)
     finally:
         if previous is None:
