@@ -12,9 +12,10 @@ morning, from what the daily DAG `saas_metrics_daily` and the sources last wrote
 - `analytics.self_service_adoption_weekly`: product-manager template runs per week and
   template from `analytics.query_audit_log`, or one "not available" row when that table does
   not exist;
-- `analytics.data_quality_weekly`: per source, the last sync, minutes since it, days with data
-  and average daily rows in the last seven days, failed syncs, the average null rate of the new
-  raw rows and, when `analytics.data_quality_results` exists, the quality checks that failed.
+- `analytics.data_quality_weekly`: per source, the last sync and the minutes since it, days
+  with data and average daily rows in the last seven days, failed syncs, and the average null
+  rate of the new raw rows. When `analytics.data_quality_results` exists, it also counts the
+  week's quality checks that failed or warned.
 
 The report week is the last complete ISO week (Monday 00:00 UTC) before the end of the data
 interval. Columns are described in docs/metrics.md.

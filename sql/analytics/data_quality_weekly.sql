@@ -5,8 +5,8 @@
 -- rows extracted in the window. When analytics.data_quality_results exists, the checks of
 -- the runs whose data interval ended in the 7 days before this run's are counted per source, and checks on pipeline tables (staging,
 -- core, analytics) under the extra source 'warehouse'. A check fails when the quality gate's
--- `action` is block (warns when it is warn); a table without that column fails a check on
--- outcome fail, failed, error or not_evaluated. Unknown values are null, never 0.
+-- `action` is block and warns when it is warn. In a table without that column, a check fails
+-- on outcome fail, failed, error or not_evaluated. Unknown values are null, never 0.
 {% set inputs = ti.xcom_pull(task_ids='find_weekly_inputs') %}
 {% set has_health = inputs['available']['analytics.ingestion_health'] %}
 {% set has_checks = inputs['available']['analytics.data_quality_results'] %}

@@ -1,6 +1,6 @@
 -- Feature adoption per ISO week (Monday 00:00 UTC) and feature, for every complete week before
 -- the run's data interval end. A feature is a product event name other than session_start,
--- session_end and heartbeat; a workspace or account is active in a week with any such event.
+-- session_end and heartbeat. A workspace or account is active in a week with any such event.
 -- Accounts are billing customers (staging.product_workspaces.customer_id); workspaces without
 -- a customer count as workspaces only. Shares are null, never 0, when nobody was active.
 with settings as (

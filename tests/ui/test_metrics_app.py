@@ -147,7 +147,7 @@ def _insert_check(conn, run_id, table_name, check_name, outcome, action, recorde
 
 @pytest.fixture
 def quality(app, client, admin_headers):
-    """The quality endpoint's answer for two gate runs recorded in the real results table."""
+    """The quality endpoint's response for two gate runs recorded in the real results table."""
     from saas_metrics.quality.storage import CREATE_RESULTS_TABLE
 
     with app["database"].connect() as conn:

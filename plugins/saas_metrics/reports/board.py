@@ -38,7 +38,7 @@ def default_output_dir() -> Path:
 
 @dataclass(frozen=True)
 class BoardReportResult:
-    """Where a report is and whether this call wrote it; `kept_reason` explains a report not written."""
+    """Paths of a month's report and whether this call wrote it; `kept_reason` explains a report not written."""
 
     month: dt.date
     pdf_path: Path

@@ -3,7 +3,7 @@
 Every value comes from a table the daily DAG writes, in the reporting currency basis. Nothing
 here recomputes a metric. The monthly unit economics, which have no table of their own, are
 computed in saas_metrics.reports.content and defined in docs/board-report.md. A month must be
-closed, because the board sees final numbers only.
+closed, because the board gets final numbers only.
 """
 
 from __future__ import annotations
