@@ -18,6 +18,10 @@ for the closed month), mrr_monthly, churn_monthly and ndr_monthly. `choose_board
 runs either `publish_board_deck` (all passed) or `notify_board_report_held` (anything blocked),
 and `end_board_run` closes the run.
 
+**Report:** after `publish_board_deck`, `generate_board_report` writes the PDF and HTML board
+report of the month to `output/board_reports/` (see docs/board-report.md); a held run writes
+none, and a validated report is never replaced by an unvalidated one.
+
 **A held run fails on purpose.** After the hold notification, `end_board_run` fails with
 "board report held: ..." and both ARR numbers, so the run is red in the UI and in failure
 alerts until someone acts; a quiet green run would hide that the board has no current numbers.
@@ -49,6 +53,7 @@ from airflow.sdk import DAG, CronDataIntervalTimetable, TriggerRule, chain, task
 from saas_metrics.board import BOARD_CONTRACTS, HOLD_TASK_ID
 from saas_metrics.config import load_metrics_config
 from saas_metrics.models import sql_model
+from saas_metrics.operators.board_report import build_board_report_task
 from saas_metrics.operators.quality_gate import QualityGateOperator
 from saas_metrics.paths import SQL_DIR
 
@@ -109,8 +114,8 @@ with DAG(
     hold_notification = notify_board_report_held(validate_against_finance.output)
     end = end_board_run()
 
+    generate_board_report = build_board_report_task(task_id="generate_board_report")
+
     chain(reconcile_arr, validate_against_finance, board_path, [publish_board_deck, hold_notification])
-    # The PDF/HTML board report task goes between these two:
-    # chain(publish_board_deck, generate_board_report, end)
-    chain(publish_board_deck, end)
+    chain(publish_board_deck, generate_board_report, end)
     chain(hold_notification, end)

@@ -45,6 +45,9 @@ def airflow_environment() -> dict[str, str]:
     # Alerts and failure messages go to output/notifications/outbox.jsonl unless real
     # channels are configured (set SAAS_METRICS_NOTIFICATIONS=channels to use them).
     env.setdefault("SAAS_METRICS_NOTIFICATIONS", "outbox")
+    # `airflow standalone` starts its components as `airflow ...` subprocesses found on PATH,
+    # so the virtual environment's bin folder must be on it even when the venv is not activated.
+    env["PATH"] = os.pathsep.join(filter(None, [str(Path(sys.executable).parent), env.get("PATH")]))
     python_path = [str(PROJECT_ROOT), str(PLUGINS_DIR)]
     if env.get("PYTHONPATH"):
         python_path.append(env["PYTHONPATH"])
@@ -151,6 +154,52 @@ def write_mrr_csv(rows: list[tuple], path: Path) -> None:
             writer.writerow([row[0].isoformat(), *row[1:]])
 
 
+def build_latest_board_report():
+    """Build the board report of the latest closed month into OUTPUT_DIR/board_reports.
+
+    The validation stamp is read from analytics.arr_reconciliation, and the report is "not
+    validated" when that table is missing. Returns None when no month is closed yet.
+    """
+    from airflow.providers.postgres.hooks.postgres import PostgresHook
+
+    from saas_metrics.reports import build_board_report, latest_closed_month
+    from saas_metrics.reports.validation import read_reconciliation_validation
+
+    with PostgresHook(postgres_conn_id="warehouse").get_conn() as conn:
+        month = latest_closed_month(conn)
+        if month is None:
+            return None
+        validation = read_reconciliation_validation(conn, month)
+        return build_board_report(conn, month, None, validation)
+
+
+def board_report_step() -> int:
+    """Run the demo's board report step and print where the report is; return an exit code."""
+    import logging
+
+    from saas_metrics.reports import BoardReportError
+
+    # The lines printed below repeat the builder's info log, so only its warnings are shown.
+    logging.getLogger("saas_metrics.reports").setLevel(logging.WARNING)
+    step("Building the board report for the latest closed month")
+    try:
+        result = build_latest_board_report()
+    except BoardReportError as error:
+        print(f"The board report could not be built: {error}", file=sys.stderr)
+        return 1
+    if result is None:
+        print("No closed month in analytics.mrr_monthly yet: the board report needs one.", file=sys.stderr)
+        return 0
+    if result.is_written:
+        print(f"    Board report {result.month:%Y-%m}, {result.pages} PDF pages: {result.validation.stamp}")
+    else:
+        print(f"    Board report {result.month:%Y-%m} not rebuilt: {result.kept_reason}")
+    print(f"    PDF:  {result.pdf_path}")
+    print(f"    HTML: {result.html_path}")
+    print("    In the Airflow UI: run make ui, then Browse > SaaS metrics.")
+    return 0
+
+
 def command_demo(args: argparse.Namespace) -> int:
     from saas_metrics.config import load_metrics_config
     from saas_metrics.warehouse import ensure_warehouse_connection
@@ -189,8 +238,9 @@ def command_demo(args: argparse.Namespace) -> int:
     csv_path = OUTPUT_DIR / "mrr_monthly.csv"
     write_mrr_csv(rows, csv_path)
     step(f"Wrote {csv_path}")
+    exit_code = board_report_step()
     step(f"Done in {time.monotonic() - began:.0f} s")
-    return 0
+    return exit_code
 
 
 def command_ui(args: argparse.Namespace) -> int:
@@ -221,7 +271,9 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="saas_metrics", description=__doc__.splitlines()[0])
     commands = parser.add_subparsers(dest="command", required=True)
 
-    demo = commands.add_parser("demo", help="run the daily pipeline on demo data and print monthly MRR")
+    demo = commands.add_parser(
+        "demo", help="run the daily pipeline on demo data, print monthly MRR and build the board report"
+    )
     demo.add_argument("--scale", type=float, default=1.0, help="size of the demo company (1.0: ~4,200 customers)")
     demo.add_argument("--seed", type=int, default=42, help="seed of the demo data generator")
     demo.add_argument("--date", help="run the interval ending at 07:00 UTC on this date (YYYY-MM-DD)")

@@ -16,6 +16,11 @@ OPEN_MONTH = (
 )
 MONTH_WINDOW_FILTER = f"month_start >= %(recompute_from)s::date and month_start <= {OPEN_MONTH}"
 
+# Weekly models own the rows of their report week: the last complete ISO week (Monday 00:00
+# UTC) before the end of the run's data interval.
+REPORT_WEEK_START = "(date_trunc('week', %(as_of)s::timestamptz at time zone 'UTC') - interval '7 days')::date"
+REPORT_WEEK_FILTER = f"week_start = {REPORT_WEEK_START}"
+
 
 def day_window_filter(column: str) -> str:
     """Partition of a daily table: the recomputed days, up to the last complete UTC day."""
