@@ -94,6 +94,7 @@ def test_within_tolerance_publishes(board_dag, warehouse_db, webhook):
         "validate_against_finance": "success",
         "choose_board_path": "success",
         "publish_board_deck": "success",
+        "generate_board_report": "success",
         "notify_board_report_held": "skipped",
         "end_board_run": "success",
     }
@@ -121,6 +122,7 @@ def test_outside_tolerance_holds(board_dag, warehouse_db, webhook):
         "validate_against_finance": "success",
         "choose_board_path": "success",
         "publish_board_deck": "skipped",
+        "generate_board_report": "skipped",
         "notify_board_report_held": "success",
         "end_board_run": "failed",
     }
@@ -151,4 +153,4 @@ def test_end_waits_for_either_branch():
     dag = DagBag(dag_folder=str(_dag_file())).dags["board_report_monthly"]
     end = dag.get_task("end_board_run")
     assert end.trigger_rule == "none_failed_min_one_success"
-    assert end.upstream_task_ids == {"publish_board_deck", "notify_board_report_held"}
+    assert end.upstream_task_ids == {"generate_board_report", "notify_board_report_held"}
