@@ -111,13 +111,16 @@ with DAG(
     ingestion = build_ingestion_group(config=SOURCES) if SOURCES.uses_airbyte else load_demo_data()
 
     @task
-    def plan_recompute(data_interval_end=None):
+    def plan_recompute(data_interval_start=None, data_interval_end=None):
         from airflow.providers.postgres.hooks.postgres import PostgresHook
 
         from saas_metrics.incremental import plan_recompute as make_plan
 
         with PostgresHook(postgres_conn_id="warehouse").get_conn() as conn:
-            return make_plan(conn, data_interval_end=data_interval_end, config=CONFIG).as_xcom()
+            plan = make_plan(
+                conn, data_interval_start=data_interval_start, data_interval_end=data_interval_end, config=CONFIG
+            )
+            return plan.as_xcom()
 
     recompute_plan = plan_recompute()
 

@@ -1,7 +1,9 @@
 """Decide which months a daily run recomputes, and remember what it has processed.
 
-A daily run recomputes the month still open at the end of its data interval. Earlier months
-are recomputed only when their inputs changed: rows extracted since the last successful run
+A daily run recomputes the months its data interval touches: the month still open at the end
+of the interval and, on the first day of a month, the month that just closed, whose
+provisional snapshot becomes final. Earlier months are recomputed only when their inputs
+changed: rows extracted since the last successful run
 whose business time falls in an earlier month (late or corrected data), a changed FX rate, or
 changed metric conventions. The plan is logged with its reasons; the models receive it as
 the bound parameter `recompute_from` (first month to rewrite) and write only the months from
@@ -85,13 +87,24 @@ def _read_state(conn, key: str):
     return row[0] if row else None
 
 
-def plan_recompute(conn, *, data_interval_end: dt.datetime, config: MetricsConfig) -> RecomputePlan:
-    """Return the plan for a run ending at `data_interval_end`, reading state through `conn`."""
+def plan_recompute(
+    conn,
+    *,
+    data_interval_end: dt.datetime,
+    config: MetricsConfig,
+    data_interval_start: dt.datetime | None = None,
+) -> RecomputePlan:
+    """Return the plan for a run of [data_interval_start, data_interval_end), reading state through `conn`."""
     open_month = month_start(data_interval_end - dt.timedelta(microseconds=1), config.reporting_time_zone)
     fingerprint = conventions_fingerprint(config)
     watermarks = _read_state(conn, WATERMARKS_KEY) or {}
     earliest = open_month
     reasons = [f"open month {open_month:%Y-%m}"]
+    if data_interval_start is not None:
+        interval_month = month_start(data_interval_start, config.reporting_time_zone)
+        if interval_month < earliest:
+            earliest = interval_month
+            reasons.append(f"the interval starts in {interval_month:%Y-%m}, which closed during it")
     is_full = False
 
     if not _table_exists(conn, "analytics.customer_mrr_monthly") or not conn.execute(

@@ -47,7 +47,12 @@ def raw(warehouse_db):
 
 def _daily_run(conn, as_of, config=None):
     """Plan, write the planned months, and save state, as one successful daily run does."""
-    plan = plan_recompute(conn, data_interval_end=as_of, config=config or load_metrics_config())
+    plan = plan_recompute(
+        conn,
+        data_interval_start=as_of - dt.timedelta(days=1),
+        data_interval_end=as_of,
+        config=config or load_metrics_config(),
+    )
     conn.commit()
     run_models(conn, as_of, only=MRR_MODELS, recompute_from=plan.recompute_from)
     save_pipeline_state(conn, plan.as_xcom())
@@ -137,3 +142,14 @@ def test_incremental_equals_full_rebuild(raw, warehouse_db):
     raw.commit()
     run_models(raw, DAY_TWO, only=MRR_MODELS)
     assert _snapshot(raw) == incremental
+
+
+def test_first_day_of_month_finalises_previous_month(raw):
+    _daily_run(raw, dt.datetime(2026, 3, 31, 7, tzinfo=dt.UTC))
+    plan = _daily_run(raw, dt.datetime(2026, 4, 1, 7, tzinfo=dt.UTC))
+    march = raw.execute(
+        "select is_provisional, snapshot_at from analytics.mrr_monthly "
+        "where month_start = '2026-03-01' and currency_basis = 'reporting'"
+    ).fetchone()
+    assert plan.recompute_from == "2026-03-01"
+    assert march == (False, dt.datetime(2026, 4, 1, tzinfo=dt.UTC))
