@@ -183,7 +183,7 @@ def save_pipeline_state(conn, plan: dict) -> None:
         """
     )
     stored = _read_state(conn, WATERMARKS_KEY) or {}
-    # Never move a watermark backwards: a backfill of an old day sees fewer rows than a later run.
+    # Never move a watermark backwards: a backfill of an old day reads fewer rows than a later run.
     merged = {
         table: max(value, stored.get(table, value)) for table, value in plan["watermarks_seen"].items()
     }
