@@ -35,10 +35,11 @@ lint: $(STAMP)
 	@$(BIN)/python -m saas_metrics.quality.lint
 
 ui: $(STAMP)
-	@$(BIN)/python -m saas_metrics.cli ui
+	@$(BIN)/python -m saas_metrics.cli ui $(ARGS)
 
 warehouse-stop: $(STAMP)
 	@$(BIN)/python -m saas_metrics.cli warehouse stop
 
 clean:
+	@test ! -x $(BIN)/python || $(BIN)/python -m saas_metrics.cli warehouse stop
 	rm -rf .local output

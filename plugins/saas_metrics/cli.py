@@ -200,13 +200,81 @@ def board_report_step() -> int:
     return 0
 
 
+def demo_scale(value: str) -> float:
+    """argparse type of --scale: a number above 0 and at most 20, as the DAG's Param allows."""
+    try:
+        scale = float(value)
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(f"invalid scale {value!r}: expected a number such as 0.2") from error
+    if not 0 < scale <= 20:
+        raise argparse.ArgumentTypeError(f"invalid scale {value}: it must be above 0 and at most 20")
+    return scale
+
+
+def demo_date(value: str) -> str:
+    """argparse type of --date: a calendar date written YYYY-MM-DD."""
+    try:
+        return datetime.strptime(value, "%Y-%m-%d").date().isoformat()
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(f"invalid date {value!r}: expected YYYY-MM-DD, e.g. 2026-11-30") from error
+
+
+def demo_history_start(value: str) -> str:
+    """argparse type of --history-start: auto, or the first day of a month written YYYY-MM-01."""
+    if value == "auto":
+        return value
+    try:
+        start = datetime.strptime(value, "%Y-%m-%d").date()
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(f"invalid history start {value!r}: expected YYYY-MM-01 or auto") from error
+    if start.day != 1:
+        raise argparse.ArgumentTypeError(f"invalid history start {value}: it must be the first day of a month")
+    return value
+
+
+def reset_demo_warehouse_if_options_changed(settings: dict) -> None:
+    """Start from an empty embedded warehouse when the demo options differ from the last run.
+
+    The daily run recomputes only the months its data can change, so demo data generated with
+    other options (another company, or an earlier date) would mix with the months left by the
+    previous run. A warehouse set through AIRFLOW_CONN_WAREHOUSE is never dropped: the user is
+    warned instead.
+    """
+    from saas_metrics.warehouse import WAREHOUSE_CONN_ENV, recreate_embedded_database
+
+    settings_file = LOCAL_DIR / "demo-settings.json"
+    previous = json.loads(settings_file.read_text()) if settings_file.exists() else None
+    if previous is not None and previous != settings:
+        if os.environ.get(WAREHOUSE_CONN_ENV):
+            print(
+                f"Warning: the demo options changed since the last run ({previous} -> {settings}), and the "
+                f"warehouse comes from {WAREHOUSE_CONN_ENV}, so it is not emptied. Months written by the "
+                "previous run remain next to the new ones.",
+                file=sys.stderr,
+            )
+        else:
+            step(f"Demo options changed since the last run ({previous}): starting from an empty warehouse")
+            recreate_embedded_database()
+    settings_file.parent.mkdir(parents=True, exist_ok=True)
+    settings_file.write_text(json.dumps(settings))
+
+
 def command_demo(args: argparse.Namespace) -> int:
     from saas_metrics.config import load_metrics_config
-    from saas_metrics.warehouse import ensure_warehouse_connection
+    from saas_metrics.warehouse import WAREHOUSE_CONN_ENV, ensure_warehouse_connection
 
     began = time.monotonic()
-    step("Starting the warehouse (embedded PostgreSQL unless AIRFLOW_CONN_WAREHOUSE is set)")
+    user_warehouse = bool(os.environ.get(WAREHOUSE_CONN_ENV))
+    step(
+        f"Using the warehouse from {WAREHOUSE_CONN_ENV}"
+        if user_warehouse
+        else "Starting the embedded PostgreSQL warehouse (set AIRFLOW_CONN_WAREHOUSE to use another server)"
+    )
     ensure_warehouse_connection()
+    reset_demo_warehouse_if_options_changed(
+        {"seed": args.seed, "scale": args.scale, "history_start": args.history_start, "date": args.date}
+    )
+
     env = airflow_environment()
     step(f"Preparing the Airflow metadata database in {env['AIRFLOW_HOME']}")
     migrate_airflow_db(env)
@@ -253,15 +321,24 @@ def command_ui(args: argparse.Namespace) -> int:
     password_file = Path(env["AIRFLOW_HOME"]) / "simple_auth_manager_passwords.json.generated"
     step(f"Starting airflow standalone on http://127.0.0.1:{args.port} (Ctrl-C stops it)")
     step(f"Log in as admin; the password is printed below on first start and kept in {password_file}")
-    return subprocess.call(airflow_command("standalone"), env=env)
+    process = subprocess.Popen(airflow_command("standalone"), env=env)
+    try:
+        return process.wait()
+    except KeyboardInterrupt:
+        # Ctrl-C reaches the child too (same process group); wait until it has stopped its servers.
+        process.wait()
+        return 130
 
 
 def command_warehouse(args: argparse.Namespace) -> int:
     from saas_metrics.warehouse import ensure_warehouse_connection, stop_embedded
 
     if args.action == "stop":
-        stopped = stop_embedded()
-        print("Embedded PostgreSQL stopped." if stopped else "Embedded PostgreSQL was not running.")
+        # The demo's server, and the one the test suite starts in its own data folder.
+        servers = ((LOCAL_DIR / "pgdata", "Embedded PostgreSQL"), (LOCAL_DIR / "test" / "pgdata", "Test PostgreSQL"))
+        for pgdata, name in servers:
+            stopped = stop_embedded(pgdata)
+            print(f"{name} stopped." if stopped else f"{name} was not running.")
     else:
         print(ensure_warehouse_connection())
     return 0
@@ -274,11 +351,19 @@ def main(argv: list[str] | None = None) -> int:
     demo = commands.add_parser(
         "demo", help="run the daily pipeline on demo data, print monthly MRR and build the board report"
     )
-    demo.add_argument("--scale", type=float, default=1.0, help="size of the demo company (1.0: ~4,200 customers)")
-    demo.add_argument("--seed", type=int, default=42, help="seed of the demo data generator")
-    demo.add_argument("--date", help="run the interval ending at 07:00 UTC on this date (YYYY-MM-DD)")
     demo.add_argument(
-        "--history-start", default="auto", help="first month of demo history (YYYY-MM-01) or auto (24 months)"
+        "--scale",
+        type=demo_scale,
+        default=1.0,
+        help="size of the demo company, above 0 and at most 20 (1.0: ~4,200 customers)",
+    )
+    demo.add_argument("--seed", type=int, default=42, help="seed of the demo data generator")
+    demo.add_argument("--date", type=demo_date, help="run the interval ending at 07:00 UTC on this date (YYYY-MM-DD)")
+    demo.add_argument(
+        "--history-start",
+        type=demo_history_start,
+        default="auto",
+        help="first month of demo history (YYYY-MM-01) or auto (24 months)",
     )
     demo.set_defaults(handler=command_demo)
 

@@ -112,6 +112,18 @@ def create_database(address: ServerAddress, database: str) -> None:
             log.info("Created database %s", database)
 
 
+def recreate_embedded_database(database: str = DEFAULT_DATABASE, pgdata: Path | None = None) -> None:
+    """Drop and recreate `database` on the embedded server, leaving it empty."""
+    import psycopg
+    from psycopg import sql
+
+    address = start_embedded(pgdata)
+    with psycopg.connect(**address.conninfo("postgres"), autocommit=True) as conn:
+        conn.execute(sql.SQL("drop database if exists {} with (force)").format(sql.Identifier(database)))
+        conn.execute(sql.SQL("create database {}").format(sql.Identifier(database)))
+    log.info("Recreated the empty database %s", database)
+
+
 def ensure_warehouse_connection(database: str = DEFAULT_DATABASE, pgdata: Path | None = None) -> str:
     """Make the `warehouse` Airflow connection available in this process's environment.
 
