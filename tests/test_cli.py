@@ -30,10 +30,21 @@ def test_demo_settings_change_empties_embedded_warehouse(monkeypatch, tmp_path):
 
     recreated = []
     monkeypatch.setattr(cli, "LOCAL_DIR", tmp_path)
-    monkeypatch.delenv("AIRFLOW_CONN_WAREHOUSE", raising=False)
     monkeypatch.setattr("saas_metrics.warehouse.recreate_embedded_database", lambda: recreated.append(True))
-    cli.reset_demo_warehouse_if_options_changed({"seed": 42, "scale": 1.0})
-    cli.reset_demo_warehouse_if_options_changed({"seed": 42, "scale": 1.0})
-    assert recreated == []
-    cli.reset_demo_warehouse_if_options_changed({"seed": 42, "scale": 0.1})
+    cli.reset_demo_warehouse_if_options_changed({"seed": 42, "scale": 1.0}, user_warehouse=False)
     assert recreated == [True]
+    cli.reset_demo_warehouse_if_options_changed({"seed": 42, "scale": 1.0}, user_warehouse=False)
+    assert recreated == [True]
+    cli.reset_demo_warehouse_if_options_changed({"seed": 42, "scale": 0.1}, user_warehouse=False)
+    assert recreated == [True, True]
+
+
+def test_user_warehouse_is_never_emptied(monkeypatch, tmp_path, capsys):
+    from saas_metrics import cli
+
+    recreated = []
+    monkeypatch.setattr(cli, "LOCAL_DIR", tmp_path)
+    monkeypatch.setattr("saas_metrics.warehouse.recreate_embedded_database", lambda: recreated.append(True))
+    cli.reset_demo_warehouse_if_options_changed({"seed": 1}, user_warehouse=True)
+    assert recreated == []
+    assert "is not emptied" in capsys.readouterr().err

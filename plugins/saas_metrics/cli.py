@@ -232,7 +232,7 @@ def demo_history_start(value: str) -> str:
     return value
 
 
-def reset_demo_warehouse_if_options_changed(settings: dict) -> None:
+def reset_demo_warehouse_if_options_changed(settings: dict, *, user_warehouse: bool) -> None:
     """Start from an empty embedded warehouse when the demo options differ from the last run.
 
     The daily run recomputes only the months its data can change, so demo data generated with
@@ -243,9 +243,10 @@ def reset_demo_warehouse_if_options_changed(settings: dict) -> None:
     from saas_metrics.warehouse import WAREHOUSE_CONN_ENV, recreate_embedded_database
 
     settings_file = LOCAL_DIR / "demo-settings.json"
-    previous = json.loads(settings_file.read_text()) if settings_file.exists() else None
-    if previous is not None and previous != settings:
-        if os.environ.get(WAREHOUSE_CONN_ENV):
+    # Without a settings file the options of whatever is in the warehouse are unknown.
+    previous = json.loads(settings_file.read_text()) if settings_file.exists() else "unknown"
+    if previous != settings:
+        if user_warehouse:
             print(
                 f"Warning: the demo options changed since the last run ({previous} -> {settings}), and the "
                 f"warehouse comes from {WAREHOUSE_CONN_ENV}, so it is not emptied. Months written by the "
@@ -272,7 +273,8 @@ def command_demo(args: argparse.Namespace) -> int:
     )
     ensure_warehouse_connection()
     reset_demo_warehouse_if_options_changed(
-        {"seed": args.seed, "scale": args.scale, "history_start": args.history_start, "date": args.date}
+        {"seed": args.seed, "scale": args.scale, "history_start": args.history_start, "date": args.date},
+        user_warehouse=user_warehouse,
     )
 
     env = airflow_environment()
