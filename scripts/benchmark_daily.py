@@ -34,6 +34,8 @@ def configure_environment() -> None:
     os.environ["AIRFLOW__CORE__PLUGINS_FOLDER"] = str(PROJECT_ROOT / "plugins")
     os.environ["AIRFLOW__CORE__LOAD_EXAMPLES"] = "False"
     os.environ["SAAS_METRICS_TASK_RETRIES"] = "0"
+    os.environ["SAAS_METRICS_NOTIFICATIONS"] = "outbox"
+    os.environ["SAAS_METRICS_OUTPUT_DIR"] = str(BENCHMARK_DIR / "output")
     os.environ["SODA_TELEMETRY_DISABLED"] = "true"
     sys.path[:0] = [str(PROJECT_ROOT), str(PROJECT_ROOT / "plugins")]
 
