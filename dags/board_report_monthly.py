@@ -45,13 +45,12 @@ writes nothing. A rerun on the same data takes the same branch.
 
 from __future__ import annotations
 
-import os
-
 import pendulum
 from airflow.sdk import DAG, CronDataIntervalTimetable, TriggerRule, chain, task
 
 from saas_metrics.board import BOARD_CONTRACTS, HOLD_TASK_ID
 from saas_metrics.config import load_metrics_config
+from saas_metrics.dag_defaults import default_args
 from saas_metrics.models import sql_model
 from saas_metrics.operators.board_report import build_board_report_task
 from saas_metrics.operators.quality_gate import QualityGateOperator
@@ -67,12 +66,7 @@ with DAG(
     catchup=False,
     max_active_runs=1,
     template_searchpath=[str(SQL_DIR)],
-    default_args={
-        "owner": "data-platform",
-        # Local runs (make demo, tests) set SAAS_METRICS_TASK_RETRIES=0 to fail fast.
-        "retries": int(os.environ.get("SAAS_METRICS_TASK_RETRIES", "2")),
-        "retry_delay": pendulum.duration(minutes=5),
-    },
+    default_args=default_args(),
     tags=["board", "monthly"],
     doc_md=__doc__,
 ) as dag:

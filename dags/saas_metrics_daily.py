@@ -44,15 +44,13 @@ Backfill from the CLI with `airflow backfill create --dag-id saas_metrics_daily 
 
 from __future__ import annotations
 
-import os
-
 import pendulum
 from airflow.sdk import DAG, CronDataIntervalTimetable, Param, TaskGroup, chain, task
 
 from saas_metrics.config import load_metrics_config
+from saas_metrics.dag_defaults import default_args
 from saas_metrics.ingestion import build_ingestion_group, load_sources
 from saas_metrics.models import MONTH_WINDOW_FILTER, day_window_filter, quarantine_model, sql_model
-from saas_metrics.notifiers.failure import failure_callbacks
 from saas_metrics.operators.alerts import evaluate_alerts_task
 from saas_metrics.operators.quality_gate import QualityGateOperator
 from saas_metrics.paths import SQL_DIR
@@ -69,13 +67,7 @@ with DAG(
     catchup=False,
     max_active_runs=1,
     template_searchpath=[str(SQL_DIR)],
-    default_args={
-        "owner": "data-platform",
-        # Local runs (make demo, tests) set SAAS_METRICS_TASK_RETRIES=0 to fail fast.
-        "retries": int(os.environ.get("SAAS_METRICS_TASK_RETRIES", "2")),
-        "retry_delay": pendulum.duration(minutes=5),
-        "on_failure_callback": failure_callbacks(),
-    },
+    default_args=default_args(notify_failures=True),
     params={
         "demo_seed": Param(42, type="integer", description="Seed of the demo data generator"),
         "demo_scale": Param(

@@ -45,15 +45,13 @@ are at run time.
 
 from __future__ import annotations
 
-import os
-
 import pendulum
 from airflow.sdk import DAG, CronDataIntervalTimetable, chain, task
 
 from saas_metrics.config import load_metrics_config
+from saas_metrics.dag_defaults import default_args
 from saas_metrics.ingestion import load_sources
 from saas_metrics.models import REPORT_WEEK_FILTER, sql_model
-from saas_metrics.notifiers.failure import failure_callbacks
 from saas_metrics.paths import SQL_DIR
 from saas_metrics.weekly_inputs import RAW_SCHEMA_BY_SOURCE
 
@@ -68,13 +66,7 @@ with DAG(
     catchup=False,
     max_active_runs=1,
     template_searchpath=[str(SQL_DIR)],
-    default_args={
-        "owner": "data-platform",
-        # Local runs (make demo, tests) set SAAS_METRICS_TASK_RETRIES=0 to fail fast.
-        "retries": int(os.environ.get("SAAS_METRICS_TASK_RETRIES", "2")),
-        "retry_delay": pendulum.duration(minutes=5),
-        "on_failure_callback": failure_callbacks(),
-    },
+    default_args=default_args(notify_failures=True),
     tags=["metrics", "weekly", "quality"],
     doc_md=__doc__,
 ) as dag:

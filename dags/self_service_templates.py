@@ -31,11 +31,10 @@ other data, so reruns never change earlier results. Rejected and timed-out queri
 
 from __future__ import annotations
 
-import os
-
 import pendulum
 from airflow.sdk import DAG, Param, task
 
+from saas_metrics.dag_defaults import default_args
 from saas_metrics.governance.templates import TEMPLATES
 
 for template in TEMPLATES:
@@ -47,12 +46,7 @@ for template in TEMPLATES:
         catchup=False,
         # The runner allows three product-manager queries at once across all templates.
         max_active_runs=3,
-        default_args={
-            "owner": "data-platform",
-            # Local runs (make demo, tests) set SAAS_METRICS_TASK_RETRIES=0 to fail fast.
-            "retries": int(os.environ.get("SAAS_METRICS_TASK_RETRIES", "2")),
-            "retry_delay": pendulum.duration(minutes=1),
-        },
+        default_args=default_args(retry_delay_minutes=1),
         params={name: Param(spec.default, **spec.schema) for name, spec in template.params.items()},
         tags=["governance"],
         doc_md=__doc__.format(

@@ -31,10 +31,10 @@ statements without applying them.
 
 from __future__ import annotations
 
-import os
-
 import pendulum
 from airflow.sdk import DAG, CronDataIntervalTimetable, Param, task
+
+from saas_metrics.dag_defaults import default_args
 
 with DAG(
     dag_id="warehouse_governance",
@@ -43,12 +43,7 @@ with DAG(
     start_date=pendulum.datetime(2026, 1, 1, tz="UTC"),
     catchup=False,
     max_active_runs=1,
-    default_args={
-        "owner": "data-platform",
-        # Local runs (make demo, tests) set SAAS_METRICS_TASK_RETRIES=0 to fail fast.
-        "retries": int(os.environ.get("SAAS_METRICS_TASK_RETRIES", "2")),
-        "retry_delay": pendulum.duration(minutes=5),
-    },
+    default_args=default_args(),
     params={
         "dry_run": Param(
             False,

@@ -30,7 +30,7 @@ class WarehouseStartError(RuntimeError):
 
 @dataclass(frozen=True)
 class ServerAddress:
-    """Where a running embedded server accepts connections."""
+    """Address of a running embedded server: its unix socket folder and port."""
 
     socket_dir: str
     port: int
