@@ -3,7 +3,7 @@
 -- other analytics tables use; this table shows what the other two would report. Months from
 -- the bound recompute_from to the open month are written (the month before is computed for
 -- the churn of the first one).
-{% from 'macros/mrr.sql' import snapshot_months, subscription_mrr with context %}
+{% from 'macros/mrr.sql' import rate_to_reporting, snapshot_months, subscription_mrr with context %}
 {% set timings = ['ended', 'scheduled', 'paid_through'] %}
 with settings as (
     select
@@ -54,12 +54,7 @@ customer_mrr as (
         all_timings.customer_id,
         sum(
             all_timings.mrr_minor / currencies.minor_units_per_unit
-            * case
-                when all_timings.currency = settings.reporting_currency then 1::numeric
-                when all_timings.currency = 'usd' then 1 / reporting_rate.rate_to_usd
-                when settings.reporting_currency = 'usd' then currency_rate.rate_to_usd
-                else currency_rate.rate_to_usd / reporting_rate.rate_to_usd
-            end
+            * {{ rate_to_reporting('all_timings.currency') }}
         ) as mrr
     from all_timings
     cross join settings

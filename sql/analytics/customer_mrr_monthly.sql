@@ -5,7 +5,7 @@
 -- Only the months from the bound recompute_from to the open month are computed; the month
 -- before them is computed too, for the movements of the first one, and earlier months are
 -- read back from this table only for each customer's first active month.
-{% from 'macros/mrr.sql' import snapshot_months, subscription_mrr with context %}
+{% from 'macros/mrr.sql' import rate_to_reporting, snapshot_months, subscription_mrr with context %}
 with settings as (
     select
         {{ bind('reporting_time_zone') }}::text as time_zone,
@@ -55,12 +55,7 @@ customer_currency_mrr as (
 conversion as (
     select
         customer_currency_mrr.*,
-        case
-            when customer_currency_mrr.currency = settings.reporting_currency then 1::numeric
-            when customer_currency_mrr.currency = 'usd' then 1 / reporting_rate.rate_to_usd
-            when settings.reporting_currency = 'usd' then currency_rate.rate_to_usd
-            else currency_rate.rate_to_usd / reporting_rate.rate_to_usd
-        end as rate_to_reporting,
+        {{ rate_to_reporting('customer_currency_mrr.currency') }} as rate_to_reporting,
         settings.reporting_currency
     from customer_currency_mrr
     cross join settings

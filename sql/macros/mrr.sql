@@ -100,3 +100,17 @@
         cross join settings
     ) as discounted
 {%- endmacro %}
+
+{#
+    Rate that converts an amount in `currency` to settings.reporting_currency, from the joined
+    rows `currency_rate` and `reporting_rate` of staging.fx_rates_monthly (rates to USD).
+    Null when a rate that is needed is missing.
+#}
+{% macro rate_to_reporting(currency) -%}
+    case
+        when {{ currency }} = settings.reporting_currency then 1::numeric
+        when {{ currency }} = 'usd' then 1 / reporting_rate.rate_to_usd
+        when settings.reporting_currency = 'usd' then currency_rate.rate_to_usd
+        else currency_rate.rate_to_usd / reporting_rate.rate_to_usd
+    end
+{%- endmacro %}
