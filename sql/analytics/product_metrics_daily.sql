@@ -2,7 +2,7 @@
 -- that day (MAU), their ratio, and signups. A user is active on a day with any event other
 -- than session_start, session_end and heartbeat.
 -- Days from the bound recompute_from are written; events from 31 days earlier are read so
--- that the first written day's MAU sees its whole 30-day window.
+-- that the first written day's MAU covers its whole 30-day window.
 with settings as (
     select
         {{ bind('as_of') }}::timestamptz as as_of,

@@ -130,7 +130,7 @@ def test_forever_only_policy_ignores_repeating_coupon(raw):
     assert _customer_mrr(raw, "c1", "2026-01-01")[0] == Decimal("40")
 
 
-def test_amount_off_applies_after_percent_off_and_floors_at_zero(raw):
+def test_amount_off_floors_at_zero(raw):
     yearly_discount = {"coupon": {"id": "a", "amount_off": 12000, "duration": "forever"}, "start": unix("2026-01-01")}
     big_discount = {"coupon": {"id": "b", "amount_off": 99900, "duration": "forever"}, "start": unix("2026-01-01")}
     insert_subscription_version(raw, subscription_id="s1", customer_id="c1", updated="2026-01-15T10:00:00",
@@ -367,7 +367,7 @@ def test_cohorts_are_dense_and_weighted(raw):
 
 
 def _insert_cancellations(conn):
-    """c1 asks on 02-20 to cancel at the period end (03-05); c2 cancels at once on 02-20."""
+    """c1 requests on 02-20 to cancel at the period end (03-05); c2 cancels at once on 02-20."""
     one = [(price(1000), 1)]
     for subscription, customer in (("s1", "c1"), ("s2", "c2")):
         insert_subscription_version(conn, subscription_id=subscription, customer_id=customer,
