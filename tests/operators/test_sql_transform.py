@@ -152,3 +152,77 @@ def test_operator_validates_arguments(arguments, message):
     operator = SqlTransformOperator(task_id="check", sql="select 1", **arguments)
     with pytest.raises(ValueError, match=message):
         operator.execute(context={})
+
+
+# A validating model: every input row once, rejected ones with a reason.
+VALIDATING_MODEL = """
+    select
+        value,
+        case when value < 0 then 'negative value ' || value end as _rejection_reason,
+        'key_' || value as _record_key,
+        'raw_' || value as _raw_id,
+        '2026-01-01T00:00:00Z'::timestamptz as _extracted_at
+    from unnest(%(values)s::int []) as value
+"""
+
+
+def _validate(conn, values, materialization="table", partition_filter=None, sql=VALIDATING_MODEL):
+    return run_transform(
+        conn,
+        sql=sql,
+        target="staging.numbers",
+        materialization=materialization,
+        partition_filter=partition_filter,
+        parameters={"values": values},
+        quarantine_source="raw_test.numbers",
+    )
+
+
+def test_quarantine_split_stages_usable_rows_and_keeps_rejected_ones(warehouse_db):
+    with warehouse_db.connect() as conn:
+        result = _validate(conn, [1, -2, 3, -4])
+        assert result == {
+            "rows_written": 2,
+            "rows_deleted": 0,
+            "rows_quarantined": 2,
+            "quarantine_reasons": {"negative value -2": 1, "negative value -4": 1},
+        }
+        # A rerun with other rows replaces the source's quarantine instead of adding to it.
+        _validate(conn, [5, -6])
+    assert warehouse_db.query("select * from staging.numbers") == [(5,)]
+    assert warehouse_db.query(
+        "select source_system, source_table, raw_id, record_key, reason from staging.quarantine"
+    ) == [("test", "raw_test.numbers", "raw_-6", "key_-6", "negative value -6")]
+
+
+def test_quarantine_split_in_a_partition_replaces_only_the_rows_it_rejected(warehouse_db):
+    with warehouse_db.connect() as conn:
+        _validate(conn, [1, -2, 3, -4], materialization="partition", partition_filter="value > 0")
+        _validate(conn, [3, -4, -8], materialization="partition", partition_filter="value >= 3")
+    assert warehouse_db.query("select * from staging.numbers order by 1") == [(1,), (3,)]
+    assert warehouse_db.query("select raw_id from staging.quarantine order by 1") == [
+        ("raw_-2",), ("raw_-4",), ("raw_-8",)
+    ]
+
+
+def test_quarantine_split_needs_the_bookkeeping_columns(warehouse_db):
+    with warehouse_db.connect() as conn:
+        with pytest.raises(SqlTransformError, match="missing: _raw_id, _extracted_at"):
+            _validate(conn, [1], sql="select 1 as value, null::text as _rejection_reason, 'k' as _record_key")
+    assert warehouse_db.query("select to_regclass('staging.numbers')::text") == [(None,)]
+
+
+def test_failed_write_leaves_the_quarantine_as_it_was(warehouse_db):
+    with warehouse_db.connect() as conn:
+        _validate(conn, [1, -2], materialization="partition", partition_filter="value > 0")
+        with pytest.raises(SqlTransformError, match="fall outside the partition"):
+            _validate(conn, [1, -3], materialization="partition", partition_filter="value > 5")
+    assert warehouse_db.query("select raw_id from staging.quarantine") == [("raw_-2",)]
+
+
+def test_quarantine_source_must_name_a_table():
+    operator = SqlTransformOperator(
+        task_id="bad", sql="select 1", target="staging.x", quarantine_source="Raw Numbers"
+    )
+    with pytest.raises(ValueError, match="quarantine_source must be a lowercase schema.table name"):
+        operator._validate()

@@ -13,6 +13,15 @@ interval always leaves the same table:
   operator checks that every row the model produced lies inside that partition, so a model can
   never write outside the part of the table its run owns.
 - ``script``: the statements run as they are (schema set-up, functions).
+
+A staging model that validates raw rows sets ``quarantine_source`` (the raw table it reads) and
+returns every row it read once, with four bookkeeping columns: ``_rejection_reason`` (null for
+a usable row), ``_record_key``, ``_raw_id`` and ``_extracted_at``. In the same transaction the
+operator writes the rejected rows to ``staging.quarantine`` and only the usable rows, without
+the bookkeeping columns, to ``target``, so a row is either staged or quarantined, never lost.
+With ``table`` the source's whole quarantine partition is replaced. With ``partition`` (an
+incremental model) the quarantine rows of the raw rows the run rejected are replaced: raw
+tables are append-only and a reason depends only on its row, so a rejected row stays rejected.
 """
 
 from __future__ import annotations
@@ -28,6 +37,8 @@ from airflow.sdk import BaseOperator
 _IDENTIFIER = re.compile(r"^[a-z_][a-z0-9_]*\.[a-z_][a-z0-9_]*$")
 _BIND_NAME = re.compile(r"^[a-z_][a-z0-9_]*$")
 MATERIALIZATIONS = ("table", "partition", "script")
+QUARANTINE_TABLE = "staging.quarantine"
+QUARANTINE_COLUMNS = ("_rejection_reason", "_record_key", "_raw_id", "_extracted_at")
 
 
 class SqlTransformError(RuntimeError):
@@ -52,6 +63,8 @@ class SqlTransformOperator(BaseOperator):
         run owns, with values as ``%(name)s`` placeholders; required for ``partition``.
     :param parameters: values bound to the ``bind('name')`` placeholders and to the partition filter.
         Templated, so Airflow macros such as ``{{ data_interval_end }}`` can be used.
+    :param quarantine_source: raw ``schema.table`` the model validates; its rejected rows go to
+        staging.quarantine (see the module docstring).
     :param conn_id: Airflow connection of the warehouse.
     """
 
@@ -68,6 +81,7 @@ class SqlTransformOperator(BaseOperator):
         materialization: str = "table",
         partition_filter: str | None = None,
         parameters: Mapping[str, Any] | None = None,
+        quarantine_source: str | None = None,
         conn_id: str = "warehouse",
         **kwargs: Any,
     ) -> None:
@@ -77,6 +91,7 @@ class SqlTransformOperator(BaseOperator):
         self.materialization = materialization
         self.partition_filter = partition_filter
         self.parameters = dict(parameters or {})
+        self.quarantine_source = quarantine_source
         self.conn_id = conn_id
 
     def render_template_fields(self, context, jinja_env=None) -> None:
@@ -100,6 +115,7 @@ class SqlTransformOperator(BaseOperator):
                 materialization=self.materialization,
                 partition_filter=self.partition_filter,
                 parameters=self.parameters,
+                quarantine_source=self.quarantine_source,
             )
         self.log.info(
             "%s %s: %d rows deleted, %d rows written in %.2f s",
@@ -109,6 +125,14 @@ class SqlTransformOperator(BaseOperator):
             result["rows_written"],
             time.monotonic() - started,
         )
+        if self.quarantine_source:
+            self.log.info(
+                "%s: %d rows quarantined (reasons in %s: %s)",
+                self.quarantine_source,
+                result["rows_quarantined"],
+                QUARANTINE_TABLE,
+                ", ".join(f"{reason} {count}" for reason, count in result["quarantine_reasons"].items()) or "none",
+            )
         return result
 
     def _validate(self) -> None:
@@ -123,6 +147,13 @@ class SqlTransformOperator(BaseOperator):
             )
         if self.materialization == "partition" and not self.partition_filter:
             raise ValueError(f"Task {self.task_id}: materialization 'partition' needs partition_filter")
+        if self.quarantine_source and not (
+            _IDENTIFIER.match(self.quarantine_source) and self.materialization != "script"
+        ):
+            raise ValueError(
+                f"Task {self.task_id}: quarantine_source must be a lowercase schema.table name and the "
+                f"materialization table or partition, got {self.quarantine_source!r} with {self.materialization!r}"
+            )
 
 
 def _referenced_names(text: str) -> set[str]:
@@ -137,10 +168,12 @@ def run_transform(
     materialization: str,
     partition_filter: str | None = None,
     parameters: Mapping[str, Any] | None = None,
-) -> dict[str, int]:
+    quarantine_source: str | None = None,
+) -> dict[str, Any]:
     """Write a rendered model with an open psycopg connection and commit; roll back on any error.
 
-    Returns ``{"rows_written": n, "rows_deleted": n}``. Values are bound client-side by psycopg
+    Returns ``{"rows_written": n, "rows_deleted": n}``, plus ``rows_quarantined`` and
+    ``quarantine_reasons`` (count per reason) with ``quarantine_source``. Values are bound client-side by psycopg
     (``ClientCursor``), because PostgreSQL accepts no server-side parameters in
     ``create table ... as`` statements.
     """
@@ -165,6 +198,8 @@ def run_transform(
             schema, table = target.split(".")
             cur.execute(f"create schema if not exists {schema}")
             cur.execute(f"create temporary table _model on commit drop as {select}", parameters)
+            if quarantine_source:
+                quarantine = _split_quarantine(cur, quarantine_source, materialization)
             written = cur.execute("select count(*) from _model").fetchone()[0]
             exists = cur.execute("select to_regclass(%s) is not null", (target,)).fetchone()[0]
             if not exists:
@@ -193,7 +228,69 @@ def run_transform(
         raise
     except Exception as error:
         raise SqlTransformError(f"Transform of {target or 'script'} failed and was rolled back: {error}") from error
-    return {"rows_written": written, "rows_deleted": deleted}
+    result: dict[str, Any] = {"rows_written": written, "rows_deleted": deleted}
+    if quarantine_source:
+        result["rows_quarantined"] = sum(quarantine.values())
+        result["quarantine_reasons"] = quarantine
+    return result
+
+
+def _split_quarantine(cur, source_table: str, materialization: str) -> dict[str, int]:
+    """Move the model's rejected rows to staging.quarantine and leave the usable ones in _model.
+
+    Returns the number of rows quarantined per reason.
+    """
+    columns = [
+        name
+        for (name,) in cur.execute(
+            "select attname from pg_attribute where attrelid = 'pg_temp._model'::regclass "
+            "and attnum > 0 and not attisdropped order by attnum"
+        ).fetchall()
+    ]
+    absent = [name for name in QUARANTINE_COLUMNS if name not in columns]
+    if absent:
+        raise SqlTransformError(
+            f"A model with quarantine_source {source_table} must return the columns "
+            f"{', '.join(QUARANTINE_COLUMNS)}; missing: {', '.join(absent)}"
+        )
+    cur.execute("create schema if not exists staging")
+    cur.execute(
+        f"""
+        create table if not exists {QUARANTINE_TABLE} (
+            source_system text, source_table text, raw_id text, record_key text, reason text,
+            extracted_at timestamp with time zone
+        )
+        """
+    )
+    rejected = """
+        select %(source_system)s::text, %(source_table)s::text, _raw_id::text, _record_key::text,
+            _rejection_reason::text, _extracted_at::timestamptz
+        from _model
+        where _rejection_reason is not null
+    """
+    names = {"source_system": source_table.split(".")[0].removeprefix("raw_"), "source_table": source_table}
+    if materialization == "table":
+        cur.execute(f"delete from {QUARANTINE_TABLE} where source_table = %(source_table)s", names)
+    else:
+        cur.execute(
+            f"delete from {QUARANTINE_TABLE} where source_table = %(source_table)s and raw_id in "
+            "(select _raw_id::text from _model where _rejection_reason is not null)",
+            names,
+        )
+    cur.execute(f"insert into {QUARANTINE_TABLE} {rejected}", names)
+    reasons = dict(
+        cur.execute(
+            "select _rejection_reason, count(*) from _model where _rejection_reason is not null "
+            "group by 1 order by 2 desc, 1"
+        ).fetchall()
+    )
+    kept = ", ".join(f'"{name}"' for name in columns if name not in QUARANTINE_COLUMNS)
+    cur.execute(
+        f"create temporary table _usable on commit drop as select {kept} from _model where _rejection_reason is null"
+    )
+    cur.execute("drop table _model")
+    cur.execute("alter table _usable rename to _model")
+    return reasons
 
 
 def _check_same_columns(cur, target: str) -> None:
