@@ -8,7 +8,7 @@ other metrics and the reconciliations against Stripe invoices and finance's ARR.
 `quality_gate` runs the Soda contracts in `soda_checks/` (see docs/quality.md),
 `evaluate_alerts` evaluates the alert rules (docs/alerts.md), and `save_pipeline_state`
 records what the run processed, so that the next run recomputes only the months that changed
-(`plan_recompute`; docs/metrics.md).
+(`plan_recompute`, per input domain: billing, product, costs; docs/metrics.md).
 
 **Owner:** data-platform. **Schedule:** daily at 07:00 UTC for the interval
 [previous day 07:00, this day 07:00); the end of the interval is the "now" of every model.
@@ -27,7 +27,10 @@ the demo company as of the interval end and replaces the raw tables.
   still holds the previous run's rows. Fix the cause and clear the task.
 - `customer_mrr_monthly` failed with "Missing FX rate": add the rate for that currency and
   month to `raw_finance.fx_rates_monthly`, then clear the task.
-- rows in `staging.quarantine`: each has its source table, key and reason.
+- rows in `staging.quarantine`: each has its source table, key and reason; the warning
+  `rows_quarantined` counts them. `analytics.row_accounting` shows per source and run where
+  every raw row went; the gate blocks when `every_raw_row_accounted_for` is not 0 (a staging
+  model dropped or duplicated rows).
 - `quality_gate` failed: its message lists each blocking check with its value and threshold,
   and `analytics.data_quality_results` has every result of the run. Fix the data or the model,
   rerun the affected tasks, then clear `quality_gate`. Warnings do not fail the run; they are
@@ -50,7 +53,13 @@ from airflow.sdk import DAG, CronDataIntervalTimetable, Param, TaskGroup, chain,
 from saas_metrics.config import load_metrics_config
 from saas_metrics.dag_defaults import default_args
 from saas_metrics.ingestion import build_ingestion_group, load_sources
-from saas_metrics.models import MONTH_WINDOW_FILTER, day_window_filter, quarantine_model, sql_model
+from saas_metrics.models import (
+    EXTRACTED_UNTIL,
+    MONTH_WINDOW_FILTER,
+    day_window_filter,
+    quarantine_model,
+    sql_model,
+)
 from saas_metrics.operators.alerts import evaluate_alerts_task
 from saas_metrics.operators.quality_gate import QualityGateOperator
 from saas_metrics.paths import SQL_DIR
@@ -130,7 +139,8 @@ with DAG(
                         "local_time_zone": rule.local_time_zone if rule else "UTC",
                         "local_time_markers": list(rule.marker_values) if rule else [],
                     },
-                    incremental=is_events,
+                    incremental=("product",) if is_events else (),
+                    quarantine_source=f"raw_product.{table}",
                     materialization="partition" if is_events else "table",
                     partition_filter=(
                         "occurred_at >= (%(recompute_from)s::date - 1)::timestamp at time zone 'UTC'"
@@ -152,31 +162,36 @@ with DAG(
 
     with TaskGroup("stage_stripe") as stage_stripe:
         currencies = sql_model("staging/currencies.sql", config=CONFIG)
-        fx_rates = sql_model("staging/fx_rates_monthly.sql", config=CONFIG)
-        validated = sql_model("staging/stripe_subscription_items_validated.sql", config=CONFIG)
+        fx_rates = sql_model(
+            "staging/fx_rates_monthly.sql", config=CONFIG, quarantine_source="raw_finance.fx_rates_monthly"
+        )
+        validated = sql_model(
+            "staging/stripe_subscription_items_validated.sql",
+            config=CONFIG,
+            parameters={"extracted_until": EXTRACTED_UNTIL},
+        )
         items = sql_model("staging/stripe_subscription_items.sql", config=CONFIG)
         quarantine = quarantine_model(
             "staging/quarantine_stripe_subscription_items.sql", config=CONFIG, source_table="raw_stripe.subscriptions"
         )
         chain(currencies, validated, [items, quarantine])
 
-        sql_model("staging/stripe_customers.sql", config=CONFIG)
-        invoices = sql_model("staging/stripe_invoices.sql", config=CONFIG)
-        invoice_lines = sql_model("staging/stripe_invoice_line_items.sql", config=CONFIG)
-        history_lines_validated = sql_model("staging/stripe_invoice_lines_for_history_validated.sql", config=CONFIG)
-        history_lines = sql_model("staging/stripe_invoice_lines_for_history.sql", config=CONFIG)
-        history_lines_quarantine = quarantine_model(
-            "staging/quarantine_stripe_invoice_line_items.sql",
-            config=CONFIG,
-            source_table="raw_stripe.invoice_line_items",
+        chain(currencies, fx_rates)
+        sql_model("staging/stripe_customers.sql", config=CONFIG, quarantine_source="raw_stripe.customers")
+        invoices = sql_model("staging/stripe_invoices.sql", config=CONFIG, quarantine_source="raw_stripe.invoices")
+        invoice_lines = sql_model(
+            "staging/stripe_invoice_line_items.sql", config=CONFIG, quarantine_source="raw_stripe.invoice_line_items"
         )
-        chain(currencies, invoices, invoice_lines, history_lines_validated, [history_lines, history_lines_quarantine])
+        history_lines = sql_model("staging/stripe_invoice_lines_for_history.sql", config=CONFIG)
+        chain(currencies, invoices, invoice_lines, history_lines)
 
     with TaskGroup("stage_crm_and_support") as stage_crm_and_support:
-        sql_model("staging/segment_tracks.sql", config=CONFIG)
-        sql_model("staging/salesforce_accounts.sql", config=CONFIG)
-        sql_model("staging/salesforce_opportunities.sql", config=CONFIG)
-        sql_model("staging/zendesk_tickets.sql", config=CONFIG)
+        sql_model("staging/segment_tracks.sql", config=CONFIG, quarantine_source="raw_segment.tracks")
+        sql_model("staging/salesforce_accounts.sql", config=CONFIG, quarantine_source="raw_salesforce.account")
+        sql_model(
+            "staging/salesforce_opportunities.sql", config=CONFIG, quarantine_source="raw_salesforce.opportunity"
+        )
+        sql_model("staging/zendesk_tickets.sql", config=CONFIG, quarantine_source="raw_zendesk.tickets")
 
     subscription_states = sql_model("core/subscription_item_states.sql", config=CONFIG)
 
@@ -186,7 +201,7 @@ with DAG(
             config=CONFIG,
             materialization="partition",
             partition_filter=MONTH_WINDOW_FILTER,
-            incremental=True,
+            incremental=("billing",),
             params={"churn_timing": CONFIG.churn_timing},
         )
         mrr_monthly = sql_model(
@@ -194,7 +209,7 @@ with DAG(
             config=CONFIG,
             materialization="partition",
             partition_filter=MONTH_WINDOW_FILTER,
-            incremental=True,
+            incremental=("billing",),
         )
         chain(customer_mrr, mrr_monthly)
 
@@ -208,7 +223,7 @@ with DAG(
         task_id="compute_ndr",
         materialization="partition",
         partition_filter=MONTH_WINDOW_FILTER,
-        incremental=True,
+        incremental=("billing",),
     )
 
     with TaskGroup("compute_churn") as compute_churn:
@@ -218,7 +233,7 @@ with DAG(
             config=CONFIG,
             materialization="partition",
             partition_filter=MONTH_WINDOW_FILTER,
-            incremental=True,
+            incremental=("billing",),
         )
 
     with TaskGroup("compute_cohorts") as compute_cohorts:
@@ -233,29 +248,28 @@ with DAG(
         task_id="compute_product_metrics",
         materialization="partition",
         partition_filter=day_window_filter("activity_date"),
-        incremental=True,
+        incremental=("product",),
     )
 
     with TaskGroup("compute_infrastructure_costs") as compute_infrastructure_costs:
-        aws_costs = sql_model("staging/aws_costs_daily.sql", config=CONFIG)
-        aws_quarantine = quarantine_model(
-            "staging/quarantine_aws_costs.sql", config=CONFIG, source_table="raw_aws_cost.cost_and_usage"
+        aws_costs = sql_model(
+            "staging/aws_costs_daily.sql", config=CONFIG, quarantine_source="raw_aws_cost.cost_and_usage"
         )
         cost_daily = sql_model(
             "analytics/infrastructure_cost_daily.sql",
             config=CONFIG,
             materialization="partition",
             partition_filter=day_window_filter("cost_date"),
-            incremental=True,
+            incremental=("costs", "product"),
         )
         cost_by_service = sql_model(
             "analytics/infrastructure_cost_by_service_daily.sql",
             config=CONFIG,
             materialization="partition",
             partition_filter=day_window_filter("cost_date"),
-            incremental=True,
+            incremental=("costs",),
         )
-        chain(aws_costs, [aws_quarantine, cost_daily, cost_by_service])
+        chain(aws_costs, [cost_daily, cost_by_service])
 
     compute_segments = sql_model(
         "analytics/segment_metrics.sql",
@@ -263,7 +277,16 @@ with DAG(
         task_id="compute_segments",
         materialization="partition",
         partition_filter=MONTH_WINDOW_FILTER,
-        incremental=True,
+        incremental=("billing", "product"),
+    )
+
+    # Where every raw row went (staged, quarantined or collapsed), recorded for each run.
+    row_accounting = sql_model(
+        "analytics/row_accounting.sql",
+        config=CONFIG,
+        materialization="partition",
+        partition_filter="as_of = %(as_of)s::timestamptz",
+        parameters={"extracted_until": EXTRACTED_UNTIL},
     )
 
     evaluate_alerts = evaluate_alerts_task()
@@ -288,4 +311,5 @@ with DAG(
     chain(normalize_timezones, compute_product_metrics, compute_infrastructure_costs)
     chain(recompute_plan, stage_crm_and_support, evaluate_alerts)
     chain(normalize_timezones, [product_cohorts, compute_segments])
+    chain([normalize_timezones, stage_stripe, stage_crm_and_support, aws_costs], row_accounting, quality_gate)
     chain(metrics, quality_gate, evaluate_alerts, pipeline_state)

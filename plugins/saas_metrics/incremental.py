@@ -3,16 +3,16 @@
 A daily run recomputes the months its data interval touches: the month still open at the end
 of the interval and, on the first day of a month, the month that just closed, whose
 provisional snapshot becomes final. Earlier months are recomputed only when their inputs
-changed: rows extracted since the last successful run
-whose business time falls in an earlier month (late or corrected data), a changed FX rate, or
-changed metric conventions. The plan is logged with its reasons; the models receive it as
-the bound parameter `recompute_from` (first month to rewrite) and write only the months from
-there to the open month.
+changed: rows extracted since the last successful run that can change a past month (late or
+corrected data), a changed FX rate, or changed metric conventions (then everything). Inputs
+belong to a domain (billing, product, costs), and each domain gets its own first month, so a
+late product event reopens product metrics but not MRR. The plan is logged with its reasons;
+each incremental model receives the bound parameter `recompute_from`, the earliest first
+month of the domains it reads, and writes only the months from there to the open month.
 
 Watermarks (the latest `_airbyte_extracted_at` seen per raw table) are stored in
 analytics.pipeline_state by the last task of a successful run, so a failed run is planned
-again from the same point.
-"""
+again from the same point."""
 
 from __future__ import annotations
 
@@ -32,23 +32,65 @@ STATE_TABLE = "analytics.pipeline_state"
 WATERMARKS_KEY = "extraction_watermarks"
 CONVENTIONS_KEY = "conventions_fingerprint"
 
-# Raw tables whose late rows can change past months, with the SQL expression of each row's
-# business time. Product timestamps are naive and may be local time, so one day is taken off
-# to cover any UTC offset.
-TRACKED_SOURCES: dict[str, str] = {
-    "raw_stripe.subscriptions": "to_timestamp(updated)",
-    "raw_stripe.invoice_line_items": "to_timestamp(analytics.try_numeric(period ->> 'start'))",
-    "raw_product.events": "(occurred_at - interval '1 day') at time zone 'UTC'",
-    "raw_product.workspaces": "(created_at - interval '1 day') at time zone 'UTC'",
-    "raw_aws_cost.cost_and_usage": "time_period_start::timestamp at time zone 'UTC'",
+# The inputs of the incremental models fall into three domains, and each model recomputes from
+# the earliest change among the domains it reads (see saas_metrics.models.sql_model), so that a
+# late product event does not recompute MRR, nor a late invoice line the product metrics.
+DOMAINS = ("billing", "product", "costs")
+
+
+@dataclass(frozen=True)
+class TrackedSource:
+    """A raw table whose late rows can change past months of one domain."""
+
+    domain: str
+    # SQL expression of a row's business time. Product timestamps are naive and may be local
+    # time, so one day is taken off to cover any UTC offset.
+    business_time: str
+    # Optional SQL predicate on the raw row (aliased `raw`): only rows that satisfy it can
+    # change a past month. It reads the staging table `requires` as the previous run left it.
+    changes_past: str | None = None
+    requires: str | None = None
+
+
+TRACKED_SOURCES: dict[str, TrackedSource] = {
+    "raw_stripe.subscriptions": TrackedSource("billing", "to_timestamp(raw.updated)"),
+    "raw_stripe.invoice_line_items": TrackedSource(
+        "billing", "to_timestamp(analytics.try_numeric(raw.period ->> 'start'))"
+    ),
+    "raw_product.events": TrackedSource("product", "(raw.occurred_at - interval '1 day') at time zone 'UTC'"),
+    # A workspace changes past days as a new signup, or when it is linked to another customer
+    # (segments count its users' activity); a new plan tier or name changes no past number.
+    "raw_product.workspaces": TrackedSource(
+        "product",
+        "(raw.created_at - interval '1 day') at time zone 'UTC'",
+        changes_past="""not exists (
+            select 1 from staging.product_workspaces as staged
+            where staged.workspace_id = raw.id and staged.customer_id is not distinct from raw.stripe_customer_id
+        )""",
+        requires="staging.product_workspaces",
+    ),
+    # A user changes past days only as a new signup.
+    "raw_product.users": TrackedSource(
+        "product",
+        "(raw.created_at - interval '1 day') at time zone 'UTC'",
+        changes_past="not exists (select 1 from staging.product_users as staged where staged.user_id = raw.id)",
+        requires="staging.product_users",
+    ),
+    "raw_aws_cost.cost_and_usage": TrackedSource("costs", "raw.time_period_start::timestamp at time zone 'UTC'"),
 }
 
 
 @dataclass
 class RecomputePlan:
+    # The earliest month any domain recomputes; recompute_from_by_domain has each domain's.
     recompute_from: str
     open_month: str
     is_full_rebuild: bool
+    recompute_from_by_domain: dict[str, str] = field(default_factory=dict)
+    # Staging reads, and the row accounting counts, only raw rows extracted up to this instant
+    # (the warehouse clock when the plan was made, or the interval end if later), so a sync
+    # landing during the run is left whole to the next run instead of being half processed.
+    extracted_until: str = "infinity"
     reasons: list[str] = field(default_factory=list)
     watermarks_seen: dict[str, str] = field(default_factory=dict)
     conventions_fingerprint: str = ""
@@ -105,6 +147,7 @@ def plan_recompute(
         if interval_month < earliest:
             earliest = interval_month
             reasons.append(f"the interval starts in {interval_month:%Y-%m}, which closed during it")
+    by_domain = dict.fromkeys(DOMAINS, earliest)
     is_full = False
 
     if not _table_exists(conn, "analytics.customer_mrr_monthly") or not conn.execute(
@@ -115,56 +158,92 @@ def plan_recompute(
         is_full, reasons = True, ["metric conventions changed since the last run"]
 
     seen = {}
-    for table, business_time in TRACKED_SOURCES.items():
+    for table, source in TRACKED_SOURCES.items():
         if not _table_exists(conn, table):
             continue
         seen_max = conn.execute(f"select max(_airbyte_extracted_at) from {table}").fetchone()[0]
         if seen_max is not None:
             seen[table] = seen_max.isoformat()
-        if is_full or table not in watermarks:
+        if is_full:
             continue
-        new_rows, first_time = conn.execute(
-            f"select count(*), min({business_time}) from {table} where _airbyte_extracted_at > %s",
-            (watermarks[table],),
+        # A table that was empty at the last successful run has no watermark: all its rows are new.
+        since = watermarks.get(table, "-infinity")
+        relevant = source.changes_past if source.requires is None or _table_exists(conn, source.requires) else None
+        new_rows, changing_rows, first_time = conn.execute(
+            f"""
+            select count(*), count(*) filter (where {relevant or 'true'}),
+                min({source.business_time}) filter (where {relevant or 'true'})
+            from {table} as raw
+            where raw._airbyte_extracted_at > %s::timestamptz
+            """,
+            (since,),
         ).fetchone()
-        if new_rows and first_time is not None:
-            first_month = month_start(first_time, config.reporting_time_zone)
-            log.info("%s: %d rows extracted since %s, earliest in %s", table, new_rows, watermarks[table],
-                     f"{first_month:%Y-%m}")
-            if first_month < earliest:
-                earliest = first_month
-                reasons.append(f"{new_rows} late or corrected rows in {table} from {first_month:%Y-%m}")
+        if not new_rows:
+            continue
+        first_month = month_start(first_time, config.reporting_time_zone) if first_time is not None else None
+        log.info(
+            "%s: %d rows extracted since %s, %d of them can change past %s data%s",
+            table,
+            new_rows,
+            since,
+            changing_rows,
+            source.domain,
+            f", earliest in {first_month:%Y-%m}" if first_month else "",
+        )
+        if first_month is not None and first_month < by_domain[source.domain]:
+            by_domain[source.domain] = first_month
+            reasons.append(f"{changing_rows} late or corrected rows in {table} from {first_month:%Y-%m}")
 
-    if not is_full and _table_exists(conn, "staging.fx_rates_monthly") and _table_exists(
-        conn, "raw_finance.fx_rates_monthly"
+    if not is_full and all(
+        _table_exists(conn, table)
+        for table in ("staging.fx_rates_monthly", "staging.currencies", "raw_finance.fx_rates_monthly")
     ):
+        # The raw rates staging would keep (see sql/staging/fx_rates_monthly.sql), so that a
+        # quarantined rate does not count as a change on every run.
         changed_month = conn.execute(
             """
-            select min(coalesce(staged.month_start, date_trunc('month', raw.month)::date))
+            with raw as (
+                select
+                    date_trunc('month', month)::date as month_start,
+                    lower(currency) as currency,
+                    min(rate_to_usd) as rate_to_usd
+                from raw_finance.fx_rates_monthly
+                where rate_to_usd > 0 and lower(currency) in (select currency from staging.currencies)
+                group by 1, 2
+                having count(distinct rate_to_usd) = 1
+            )
+            select min(coalesce(staged.month_start, raw.month_start))
             from staging.fx_rates_monthly as staged
-            full outer join raw_finance.fx_rates_monthly as raw
-                on staged.month_start = date_trunc('month', raw.month)::date
-                and staged.currency = lower(raw.currency)
+            full outer join raw
+                on staged.month_start = raw.month_start
+                and staged.currency = raw.currency
             where staged.rate_to_usd is distinct from raw.rate_to_usd
             """
         ).fetchone()[0]
-        if changed_month is not None and changed_month < earliest:
-            earliest = changed_month
+        if changed_month is not None and changed_month < by_domain["billing"]:
+            by_domain["billing"] = changed_month
             reasons.append(f"FX rates changed from {changed_month:%Y-%m}")
 
-    recompute_from = FULL_HISTORY_START if is_full else earliest
+    if is_full:
+        by_domain = dict.fromkeys(DOMAINS, FULL_HISTORY_START)
+    recompute_from = min(by_domain.values())
+    # The interval end when it is later than the clock: a demo run for a future day.
+    extracted_until = conn.execute("select greatest(clock_timestamp(), %s)", (data_interval_end,)).fetchone()[0]
     plan = RecomputePlan(
         recompute_from=recompute_from.isoformat(),
         open_month=open_month.isoformat(),
         is_full_rebuild=is_full,
+        recompute_from_by_domain={domain: month.isoformat() for domain, month in by_domain.items()},
+        extracted_until=extracted_until.isoformat(),
         reasons=reasons,
         watermarks_seen=seen,
         conventions_fingerprint=fingerprint,
     )
     log.info(
-        "Recompute plan: %s from %s to %s (%s)",
-        "full rebuild" if is_full else "months",
-        "the first month of data" if is_full else f"{recompute_from:%Y-%m}",
+        "Recompute plan: %s to %s (%s)",
+        "full rebuild from the first month of data"
+        if is_full
+        else "months from " + ", ".join(f"{month:%Y-%m} ({domain})" for domain, month in by_domain.items()),
         f"{open_month:%Y-%m}",
         "; ".join(reasons),
     )

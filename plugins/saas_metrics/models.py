@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from saas_metrics.config import MetricsConfig
+from saas_metrics.incremental import DOMAINS
 from saas_metrics.operators.sql_transform import SqlTransformOperator
 
 # The end of the run's data interval is the "now" of every model. Incremental models rewrite
@@ -30,7 +32,16 @@ def day_window_filter(column: str) -> str:
     )
 
 
-RECOMPUTE_FROM = "{{ ti.xcom_pull(task_ids='plan_recompute')['recompute_from'] }}"
+EXTRACTED_UNTIL = "{{ ti.xcom_pull(task_ids='plan_recompute')['extracted_until'] }}"
+
+
+def recompute_from_template(domains: Sequence[str]) -> str:
+    """Template of the first month to rewrite for a model that reads `domains`: the earliest of theirs."""
+    unknown = set(domains) - set(DOMAINS)
+    if isinstance(domains, str) or unknown:
+        raise ValueError(f"incremental must be a list of domains from {DOMAINS}, got {domains!r}")
+    plan = "ti.xcom_pull(task_ids='plan_recompute')['recompute_from_by_domain']"
+    return "{{ [" + ", ".join(f"{plan}['{domain}']" for domain in domains) + "] | min }}"
 
 
 def sql_model(
@@ -43,12 +54,18 @@ def sql_model(
     parameters: dict[str, Any] | None = None,
     params: dict[str, Any] | None = None,
     task_id: str | None = None,
-    incremental: bool = False,
+    incremental: Sequence[str] = (),
+    quarantine_source: str | None = None,
 ) -> SqlTransformOperator:
     """Create the task that runs sql/<path> and writes `target` (default: the path's layer.name).
 
-    With `incremental`, the model also gets the bound parameter `recompute_from` from the
-    plan_recompute task, which must run upstream.
+    `incremental` names the input domains of an incremental model (see
+    saas_metrics.incremental.DOMAINS); the model then gets the bound parameter `recompute_from`,
+    the earliest first month of those domains in the plan of the plan_recompute task, which
+    must run upstream. With `quarantine_source` (a staging model
+    that validates that raw table), rejected rows go to staging.quarantine and the model gets
+    the bound parameter `extracted_until`, also from plan_recompute: it reads only raw rows
+    extracted up to then, the rows the run's row accounting counts.
     """
     layer, name = path.removesuffix(".sql").split("/")[-2:]
     return SqlTransformOperator(
@@ -60,10 +77,12 @@ def sql_model(
         parameters={
             "as_of": "{{ data_interval_end }}",
             **config.sql_parameters(),
-            **({"recompute_from": RECOMPUTE_FROM} if incremental else {}),
+            **({"recompute_from": recompute_from_template(incremental)} if incremental else {}),
+            **({"extracted_until": EXTRACTED_UNTIL} if quarantine_source else {}),
             **(parameters or {}),
         },
         params=params or {},
+        quarantine_source=quarantine_source,
     )
 
 

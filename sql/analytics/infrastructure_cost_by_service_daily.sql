@@ -3,8 +3,7 @@
 with costs as (
     select * from staging.aws_costs_daily
     where
-        rejection_reason is null
-        and cost_date >= {{ bind('recompute_from') }}::date
+        cost_date >= {{ bind('recompute_from') }}::date
         and cost_date < ({{ bind('as_of') }}::timestamptz at time zone 'UTC')::date
 ),
 

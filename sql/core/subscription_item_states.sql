@@ -15,7 +15,8 @@ validated_versions as (
         updated_at,
         max(status) as status
     from staging.stripe_subscription_items_validated
-    where updated_at is not null
+    -- A version without items is malformed; it must not end the state before it.
+    where updated_at is not null and item_position is not null
     group by subscription_id, updated_at
 ),
 

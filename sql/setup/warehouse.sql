@@ -50,3 +50,33 @@ create table if not exists analytics.pipeline_state (
     state_value jsonb not null,
     updated_at timestamp with time zone not null default now()
 );
+
+-- Tables whose shape changed: staging rebuilds them on this run. staging.aws_costs_daily
+-- no longer keeps rejected rows (they are in staging.quarantine), and the invoice lines for
+-- history are validated by staging.stripe_invoice_line_items itself.
+do $$
+begin
+    if exists (
+        select 1 from information_schema.columns
+        where table_schema = 'staging' and table_name = 'aws_costs_daily' and column_name = 'rejection_reason'
+    ) then
+        drop table staging.aws_costs_daily;
+    end if;
+end;
+$$;
+drop table if exists staging.stripe_invoice_lines_for_history_validated;
+
+-- analytics.product_metrics_daily lost its paid_plan_signups column. It is an incremental
+-- table, so forgetting the conventions fingerprint makes the next plan rebuild all history.
+do $$
+begin
+    if exists (
+        select 1 from information_schema.columns
+        where table_schema = 'analytics' and table_name = 'product_metrics_daily'
+            and column_name = 'paid_plan_signups'
+    ) then
+        drop table analytics.product_metrics_daily;
+        delete from analytics.pipeline_state where state_key = 'conventions_fingerprint';
+    end if;
+end;
+$$;

@@ -1,8 +1,9 @@
--- AWS Cost Explorer daily costs per service, with the reason a row cannot be used (null
--- when it can). Cost Explorer's period end is exclusive, so a daily row covers one date.
--- A day is first extracted as an estimate of the cost so far and later again with the final
--- figure; only the latest extraction per day and service is kept.
-with extracted as (
+{% from 'macros/staging.sql' import extracted_by_plan, quarantine_columns with context %}
+-- AWS Cost Explorer daily costs per service. Cost Explorer's period end is exclusive, so a
+-- daily row covers one date. A day is first extracted as an estimate of the cost so far and
+-- later again with the final figure; only the latest extraction per day and service is kept.
+-- A row without a daily period, a service or a USD cost is quarantined with its reason.
+with ranked as (
     select
         *,
         row_number() over (
@@ -10,11 +11,12 @@ with extracted as (
             order by _airbyte_extracted_at desc, _airbyte_raw_id asc
         ) as extraction_rank
     from raw_aws_cost.cost_and_usage
+    where {{ extracted_by_plan() }}
 ),
 
 source as (
-    select * from extracted
-    where extraction_rank = 1
+    select * from ranked
+    where extraction_rank = 1 or time_period_start is null or service is null
 ),
 
 final as (
@@ -28,14 +30,17 @@ final as (
         usage_quantity,
         unit,
         coalesce(estimated, false) as is_estimated,
-        case
-            when time_period_start is null or time_period_end is null then 'missing time period'
-            when time_period_end <> time_period_start + 1
-                then 'not a daily period ' || time_period_start || '..' || time_period_end
-            when service is null then 'missing service'
-            when unblended_cost is null then 'missing cost'
-            when coalesce(unit, 'missing') <> 'USD' then 'cost unit is not USD: ' || coalesce(unit, 'missing')
-        end as rejection_reason
+        {{ quarantine_columns(
+            "case
+                when time_period_start is null or time_period_end is null then 'missing time period'
+                when time_period_end <> time_period_start + 1
+                    then 'not a daily period ' || time_period_start || '..' || time_period_end
+                when service is null then 'missing service'
+                when unblended_cost is null then 'missing cost'
+                when coalesce(unit, 'missing') <> 'USD' then 'cost unit is not USD: ' || coalesce(unit, 'missing')
+            end",
+            "time_period_start::text || '/' || service"
+        ) }}
     from source
 )
 

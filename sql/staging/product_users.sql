@@ -1,10 +1,22 @@
 {% from 'macros/timezones.sql' import utc_timestamp, is_local_time with context %}
--- Product users with timestamps in UTC; one row per user (latest extracted copy).
+{% from 'macros/staging.sql' import extracted_by_plan, quarantine_columns with context %}
+-- Product users with timestamps in UTC; one row per user (latest extracted copy). A user
+-- without an id or a workspace is quarantined.
 {% set rule = params.timezone_rule %}
-with source as (
-    select distinct on (id) *
+with ranked as (
+    select
+        *,
+        row_number() over (
+            partition by id
+            order by _airbyte_extracted_at desc, _airbyte_raw_id asc
+        ) as version_rank
     from raw_product.users
-    order by id asc, _airbyte_extracted_at desc, _airbyte_raw_id asc
+    where {{ extracted_by_plan() }}
+),
+
+source as (
+    select * from ranked
+    where version_rank = 1 or id is null
 ),
 
 final as (
@@ -17,7 +29,11 @@ final as (
         ip_address,
         {{ utc_timestamp('created_at', rule) }} as created_at,
         {{ utc_timestamp('last_seen_at', rule) }} as last_seen_at,
-        {{ is_local_time(rule) }} as is_local_time_converted
+        {{ is_local_time(rule) }} as is_local_time_converted,
+        {{ quarantine_columns(
+            "case when id is null then 'missing id' when workspace_id is null then 'missing workspace' end",
+            'id'
+        ) }}
     from source
 )
 

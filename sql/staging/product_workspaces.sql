@@ -1,10 +1,22 @@
 {% from 'macros/timezones.sql' import utc_timestamp, is_local_time with context %}
+{% from 'macros/staging.sql' import extracted_by_plan, quarantine_columns with context %}
 -- Product workspaces with timestamps in UTC; one row per workspace (latest extracted copy).
+-- A workspace without an id or creation time is quarantined.
 {% set rule = params.timezone_rule %}
-with source as (
-    select distinct on (id) *
+with ranked as (
+    select
+        *,
+        row_number() over (
+            partition by id
+            order by _airbyte_extracted_at desc, _airbyte_raw_id asc
+        ) as version_rank
     from raw_product.workspaces
-    order by id asc, _airbyte_extracted_at desc, _airbyte_raw_id asc
+    where {{ extracted_by_plan() }}
+),
+
+source as (
+    select * from ranked
+    where version_rank = 1 or id is null
 ),
 
 final as (
@@ -16,7 +28,11 @@ final as (
         country,
         {{ utc_timestamp('created_at', rule) }} as created_at,
         {{ utc_timestamp('updated_at', rule) }} as updated_at,
-        {{ is_local_time(rule) }} as is_local_time_converted
+        {{ is_local_time(rule) }} as is_local_time_converted,
+        {{ quarantine_columns(
+            "case when id is null then 'missing id' when created_at is null then 'missing created_at' end",
+            'id'
+        ) }}
     from source
 )
 

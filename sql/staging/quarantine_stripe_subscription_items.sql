@@ -8,7 +8,9 @@ final as (
         'stripe'::text as source_system,
         'raw_stripe.subscriptions'::text as source_table,
         raw_id::text as raw_id,
-        (subscription_id || '/' || coalesce(subscription_item_id, '#' || item_position::text))::text as record_key,
+        (
+            subscription_id || '/' || coalesce(subscription_item_id, '#' || item_position::text, 'no items')
+        )::text as record_key,
         rejection_reason::text as reason,
         extracted_at
     from validated

@@ -1,8 +1,20 @@
--- Salesforce accounts, one row per account (the latest modification), linked to Stripe.
-with source as (
-    select distinct on ("Id") *
+{% from 'macros/staging.sql' import extracted_by_plan, quarantine_columns with context %}
+-- Salesforce accounts, one row per account (the latest modification), linked to Stripe. An
+-- account without an Id is quarantined.
+with ranked as (
+    select
+        *,
+        row_number() over (
+            partition by "Id"
+            order by "SystemModstamp" desc nulls last, _airbyte_extracted_at desc, _airbyte_raw_id asc
+        ) as version_rank
     from raw_salesforce.account
-    order by "Id" asc, "SystemModstamp" desc nulls last, _airbyte_extracted_at desc
+    where {{ extracted_by_plan() }}
+),
+
+source as (
+    select * from ranked
+    where version_rank = 1 or "Id" is null
 ),
 
 final as (
@@ -14,7 +26,8 @@ final as (
         "Stripe_Customer_Id__c" as customer_id,
         "CreatedDate" as created_at,
         "SystemModstamp" as modified_at,
-        coalesce("IsDeleted", false) as is_deleted
+        coalesce("IsDeleted", false) as is_deleted,
+        {{ quarantine_columns("case when \"Id\" is null then 'missing Id' end", '"Id"') }}
     from source
 )
 

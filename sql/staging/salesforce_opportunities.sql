@@ -1,8 +1,20 @@
--- Salesforce opportunities, one row per opportunity (the latest modification).
-with source as (
-    select distinct on ("Id") *
+{% from 'macros/staging.sql' import extracted_by_plan, quarantine_columns with context %}
+-- Salesforce opportunities, one row per opportunity (the latest modification). An
+-- opportunity without an Id is quarantined.
+with ranked as (
+    select
+        *,
+        row_number() over (
+            partition by "Id"
+            order by "SystemModstamp" desc nulls last, _airbyte_extracted_at desc, _airbyte_raw_id asc
+        ) as version_rank
     from raw_salesforce.opportunity
-    order by "Id" asc, "SystemModstamp" desc nulls last, _airbyte_extracted_at desc
+    where {{ extracted_by_plan() }}
+),
+
+source as (
+    select * from ranked
+    where version_rank = 1 or "Id" is null
 ),
 
 final as (
@@ -18,7 +30,8 @@ final as (
         coalesce("IsWon", false) as is_won,
         "CreatedDate" as created_at,
         "SystemModstamp" as modified_at,
-        coalesce("IsDeleted", false) as is_deleted
+        coalesce("IsDeleted", false) as is_deleted,
+        {{ quarantine_columns("case when \"Id\" is null then 'missing Id' end", '"Id"') }}
     from source
 )
 

@@ -1,8 +1,20 @@
--- Segment track events from the marketing site, one row per message id.
-with source as (
-    select distinct on (id) *
+{% from 'macros/staging.sql' import extracted_by_plan, quarantine_columns with context %}
+-- Segment track events from the marketing site, one row per message id. A message without an
+-- id or a timestamp is quarantined.
+with ranked as (
+    select
+        *,
+        row_number() over (
+            partition by id
+            order by _airbyte_extracted_at desc, _airbyte_raw_id asc
+        ) as copy_rank
     from raw_segment.tracks
-    order by id asc, _airbyte_extracted_at desc, _airbyte_raw_id asc
+    where {{ extracted_by_plan() }}
+),
+
+source as (
+    select * from ranked
+    where copy_rank = 1 or id is null
 ),
 
 final as (
@@ -14,7 +26,11 @@ final as (
         timestamp as occurred_at,
         received_at,
         context,
-        properties
+        properties,
+        {{ quarantine_columns(
+            "case when id is null then 'missing id' when timestamp is null then 'missing timestamp' end",
+            'id'
+        ) }}
     from source
 )
 

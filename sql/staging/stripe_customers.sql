@@ -1,9 +1,21 @@
+{% from 'macros/staging.sql' import extracted_by_plan, quarantine_columns with context %}
 -- Stripe customers, one row per customer (the latest version). payment_method is PCI data:
--- the governance views redact it for every role except finance_admin.
-with source as (
-    select distinct on (id) *
+-- the governance views redact it for every role except finance_admin. A row without an id
+-- cannot be matched to anything and is quarantined.
+with ranked as (
+    select
+        *,
+        row_number() over (
+            partition by id
+            order by updated desc nulls last, _airbyte_extracted_at desc, _airbyte_raw_id asc
+        ) as version_rank
     from raw_stripe.customers
-    order by id asc, updated desc nulls last, _airbyte_extracted_at desc, _airbyte_raw_id asc
+    where {{ extracted_by_plan() }}
+),
+
+source as (
+    select * from ranked
+    where version_rank = 1 or id is null
 ),
 
 final as (
@@ -18,7 +30,8 @@ final as (
         invoice_settings ->> 'default_payment_method' as payment_method,
         to_timestamp(created) as created_at,
         to_timestamp(updated) as updated_at,
-        coalesce(is_deleted, false) as is_deleted
+        coalesce(is_deleted, false) as is_deleted,
+        {{ quarantine_columns("case when id is null then 'missing id' end", 'id') }}
     from source
 )
 

@@ -1,7 +1,8 @@
--- Usable billed periods for rebuilding subscription history; rejected lines are in
--- staging.quarantine.
-with validated as (
-    select * from staging.stripe_invoice_lines_for_history_validated
+-- Non-proration subscription lines of issued invoices: the billed periods from which
+-- subscription history before the first synced version is rebuilt. staging.stripe_invoice_line_items
+-- has already quarantined such lines whose period, interval, quantity or amount is unusable.
+with lines as (
+    select * from staging.stripe_invoice_line_items
 ),
 
 final as (
@@ -19,12 +20,21 @@ final as (
         quantity,
         billing_interval,
         interval_count,
-        months_in_interval,
+        interval_count * case billing_interval
+            when 'month' then 1::numeric
+            when 'year' then 12::numeric
+            when 'week' then 12::numeric / 52
+            when 'day' then 12::numeric / 365
+        end as months_in_interval,
         discount_amount_minor,
         period_start_at,
         period_end_at
-    from validated
-    where rejection_reason is null
+    from lines
+    where
+        line_type = 'subscription'
+        and not is_proration
+        and price_type = 'recurring'
+        and coalesce(invoice_status, 'missing') not in ('draft', 'void')
 )
 
 select * from final

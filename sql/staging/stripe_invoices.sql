@@ -1,31 +1,60 @@
--- Stripe invoices, one row per invoice (the latest version), amounts in minor units.
-with source as (
-    select distinct on (id) *
+{% from 'macros/staging.sql' import extracted_by_plan, quarantine_columns with context %}
+-- Stripe invoices, one row per invoice (the latest version), amounts in minor units. An
+-- invoice without an id or a customer, or in a currency staging.currencies does not list, is
+-- quarantined.
+with ranked as (
+    select
+        *,
+        row_number() over (
+            partition by id
+            order by updated desc nulls last, _airbyte_extracted_at desc, _airbyte_raw_id asc
+        ) as version_rank
     from raw_stripe.invoices
-    order by id asc, updated desc nulls last, _airbyte_extracted_at desc, _airbyte_raw_id asc
+    where {{ extracted_by_plan() }}
+),
+
+source as (
+    select * from ranked
+    where version_rank = 1 or id is null
+),
+
+currencies as (
+    select * from staging.currencies
 ),
 
 final as (
     select
-        id as invoice_id,
-        customer as customer_id,
-        subscription as subscription_id,
-        number as invoice_number,
-        lower(status) as status,
-        billing_reason,
-        lower(currency) as currency,
-        coalesce(paid, false) as is_paid,
-        amount_due as amount_due_minor,
-        amount_paid as amount_paid_minor,
-        subtotal as subtotal_minor,
-        total as total_minor,
-        tax as tax_minor,
-        to_timestamp(created) as created_at,
-        to_timestamp(period_start) as period_start_at,
-        to_timestamp(period_end) as period_end_at,
-        to_timestamp(updated) as updated_at,
-        coalesce(is_deleted, false) as is_deleted
+        source.id as invoice_id,
+        source.customer as customer_id,
+        source.subscription as subscription_id,
+        source.number as invoice_number,
+        lower(source.status) as status,
+        source.billing_reason,
+        lower(source.currency) as currency,
+        coalesce(source.paid, false) as is_paid,
+        source.amount_due as amount_due_minor,
+        source.amount_paid as amount_paid_minor,
+        source.subtotal as subtotal_minor,
+        source.total as total_minor,
+        source.tax as tax_minor,
+        to_timestamp(source.created) as created_at,
+        to_timestamp(source.period_start) as period_start_at,
+        to_timestamp(source.period_end) as period_end_at,
+        to_timestamp(source.updated) as updated_at,
+        coalesce(source.is_deleted, false) as is_deleted,
+        {{ quarantine_columns(
+            "case
+                when source.id is null then 'missing id'
+                when source.customer is null then 'missing customer'
+                when currencies.currency is null
+                    then 'unknown currency ' || coalesce(source.currency, 'null')
+            end",
+            'source.id',
+            'source'
+        ) }}
     from source
+    left join currencies
+        on lower(source.currency) = currencies.currency
 )
 
 select * from final

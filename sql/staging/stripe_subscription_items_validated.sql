@@ -1,6 +1,8 @@
+{% from 'macros/staging.sql' import extracted_by_plan with context %}
 -- One row per distinct Stripe subscription version and item, with the reason it cannot be
 -- used (null when it can). Airbyte appends every version of a subscription; a version synced
 -- twice (same id and `updated`) is collapsed to one row, whatever order the copies arrived in.
+-- A version without items gives one row (item_position null), which is quarantined.
 with subscription_versions as (
     select
         _airbyte_raw_id as raw_id,
@@ -27,6 +29,7 @@ with subscription_versions as (
             order by _airbyte_extracted_at desc, _airbyte_raw_id asc
         ) as copy_number
     from raw_stripe.subscriptions
+    where {{ extracted_by_plan() }}
 ),
 
 distinct_versions as (
@@ -40,12 +43,12 @@ items as (
         item.value as item,
         item.ordinality as item_position
     from distinct_versions as versions
-    cross join lateral jsonb_array_elements(
+    left join lateral jsonb_array_elements(
         case
             when jsonb_typeof(versions.items -> 'data') = 'array' then versions.items -> 'data'
             else '[]'::jsonb
         end
-    ) with ordinality as item
+    ) with ordinality as item on true
 ),
 
 parsed as (
@@ -96,6 +99,7 @@ final as (
     select
         parsed.*,
         case
+            when parsed.item_position is null then 'version without items'
             when parsed.customer_id is null then 'missing customer'
             when parsed.updated_at is null then 'missing updated timestamp'
             when parsed.currency is null then 'missing currency'

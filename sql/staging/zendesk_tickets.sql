@@ -1,24 +1,36 @@
+{% from 'macros/staging.sql' import extracted_by_plan, quarantine_columns with context %}
 -- Zendesk tickets, one row per ticket (the latest update), with the product workspace id
--- from the ticket's custom field 360001.
-with source as (
-    select distinct on (id) *
+-- from the ticket's custom field 360001. A ticket without an id is quarantined.
+with ranked as (
+    select
+        *,
+        row_number() over (
+            partition by id
+            order by updated_at desc nulls last, _airbyte_extracted_at desc, _airbyte_raw_id asc
+        ) as version_rank
     from raw_zendesk.tickets
-    order by id asc, updated_at desc nulls last, _airbyte_extracted_at desc
+    where {{ extracted_by_plan() }}
+),
+
+source as (
+    select * from ranked
+    where version_rank = 1 or id is null
 ),
 
 final as (
     select
-        source.id as ticket_id,
-        source.created_at,
-        source.updated_at,
-        source.status,
-        source.priority,
-        source.type as ticket_type,
-        source.subject,
-        source.requester_id,
-        source.organization_id,
-        jsonb_path_query_first(source.custom_fields, '$[*] ? (@.id == 360001).value') #>> '{}' as workspace_id,
-        source.tags
+        id as ticket_id,
+        created_at,
+        updated_at,
+        status,
+        priority,
+        type as ticket_type,
+        subject,
+        requester_id,
+        organization_id,
+        jsonb_path_query_first(custom_fields, '$[*] ? (@.id == 360001).value') #>> '{}' as workspace_id,
+        tags,
+        {{ quarantine_columns("case when id is null then 'missing id' end", 'id') }}
     from source
 )
 

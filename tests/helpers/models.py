@@ -41,13 +41,21 @@ def run_models(
     parameters: dict | None = None,
     params: dict | None = None,
     recompute_from: str = "1970-01-01",
+    plan: dict | None = None,
 ):
     """Render and run every model task (or those named in `only`, without group prefix) as of `as_of`.
 
-    Incremental models get `recompute_from` as if the plan_recompute task had returned it; the
-    default rewrites every month.
+    Models read the plan_recompute task's result from `plan` when given, else from a plan in
+    which every domain recomputes from `recompute_from` (the default rewrites every month).
     """
+    from saas_metrics.incremental import DOMAINS
     from saas_metrics.operators.sql_transform import run_transform
+
+    plan = plan or {
+        "recompute_from": recompute_from,
+        "recompute_from_by_domain": dict.fromkeys(DOMAINS, recompute_from),
+        "extracted_until": "infinity",
+    }
 
     dag = daily_dag()
     results = {}
@@ -62,7 +70,7 @@ def run_models(
             "params": {**{key: dag.params[key] for key in dag.params}, **task.params, **(params or {})},
             "task": rendered,
             "dag": dag,
-            "ti": _PlanOnlyTaskInstance({"recompute_from": recompute_from}),
+            "ti": _PlanOnlyTaskInstance(plan),
         }
         rendered.render_template_fields(context, jinja_env=dag.get_template_env())
         parameters_with_overrides = {**rendered.parameters, **(parameters or {})}
@@ -73,6 +81,7 @@ def run_models(
             materialization=rendered.materialization,
             partition_filter=rendered.partition_filter,
             parameters=parameters_with_overrides,
+            quarantine_source=rendered.quarantine_source,
         )
     return results
 

@@ -106,7 +106,7 @@ def test_row_accounting_balances_with_duplicates_and_rejects(raw):
         currency="xxx",
         extracted_at="2026-03-15T04:00:00Z",
     )
-    insert_subscription_version(  # no items: reaches neither staging nor the quarantine
+    insert_subscription_version(  # quarantined: a version without items
         raw,
         subscription_id="sub_5",
         customer_id="cus_5",
@@ -114,25 +114,41 @@ def test_row_accounting_balances_with_duplicates_and_rejects(raw):
         items=[],
         extracted_at="2026-03-15T04:00:00Z",
     )
-    results = _results(raw, "raw_stripe/subscriptions.yml", *STAGED_SUBSCRIPTIONS)
-    assert results["row_accounting_balances"]["outcome"] == "passed"
-    assert results["duplicate_copies_collapsed"]["value"] == 1
-    assert results["versions_without_items"]["outcome"] == "warn"
-    assert results["versions_without_items"]["value"] == 1
+    results = _results(raw, "analytics/row_accounting.yml", "row_accounting")
+    assert results["every_raw_row_accounted_for"] == {"outcome": "passed", "action": "pass", "value": 0}
+    assert results["rows_quarantined"]["outcome"] == "warn"
+    assert results["rows_quarantined"]["value"] == 2
+    subscriptions = raw.execute(
+        "select raw_rows, collapsed_rows, records, staged_rows, quarantined_rows from analytics.row_accounting "
+        "where source_table = 'raw_stripe.subscriptions'"
+    ).fetchone()
+    assert subscriptions == (5, 1, 4, 2, 2)
 
 
 def test_lost_staged_row_fails_accounting(raw):
     raw.commit()
-    run_models(raw, AS_OF, only=models_upstream_of(*STAGED_SUBSCRIPTIONS))
+    run_models(raw, AS_OF, only=models_upstream_of("row_accounting"))
     raw.execute("delete from staging.stripe_subscription_items where subscription_id = 'sub_2'")
     raw.commit()
+    run_models(raw, AS_OF, only={"row_accounting"})
     gate = QualityGateOperator(
-        task_id="quality_gate", contracts=["raw_stripe/subscriptions.yml"], fail_on_blocking=False
+        task_id="quality_gate", contracts=["analytics/row_accounting.yml"], fail_on_blocking=False
     )
     summary = gate.execute(gate_context(end=AS_OF))
     assert [(record["check_name"], record["value"]) for record in summary["blocking"]] == [
-        ("row_accounting_balances", 1)
+        ("every_raw_row_accounted_for", 1)
     ]
+
+
+def test_run_without_accounting_rows_is_blocked(raw):
+    raw.commit()
+    run_models(raw, AS_OF, only=models_upstream_of("row_accounting"))
+    gate = QualityGateOperator(
+        task_id="quality_gate", contracts=["analytics/row_accounting.yml"], fail_on_blocking=False
+    )
+    # The accounting of 2026-03-15 exists, that of the next day's run does not.
+    summary = gate.execute(gate_context(end=AS_OF + dt.timedelta(days=1)))
+    assert [record["check_name"] for record in summary["blocking"]] == ["every_raw_row_accounted_for"]
 
 
 @pytest.mark.parametrize(

@@ -89,7 +89,7 @@ def test_cost_per_active_user(raw):
     insert_aws_cost(raw, "2026-02-01", "Amazon S3", "10.00")
     insert_aws_cost(raw, "2026-02-02", "Amazon EC2", "25.00")
     insert_aws_cost(raw, "2026-02-02", "Amazon S3", "5.00", unit="EUR")
-    _build(raw, "infrastructure_cost_daily", "quarantine_aws_costs")
+    _build(raw, "infrastructure_cost_daily")
     costs = {
         day: (total, per_user)
         for day, total, per_user in raw.execute(
