@@ -63,8 +63,15 @@ mau_changes as (
     from island_bounds
 ),
 
+-- The first day with any product data, from all of history (not only the events this run
+-- reads), so that an incremental run writes the same days as a full rebuild, quiet days and
+-- days with signups but no activity included.
 first_day as (
-    select min(activity_date) as activity_date from user_days
+    select least(
+        (select min((occurred_at at time zone 'UTC')::date) from staging.product_events),
+        (select min((created_at at time zone 'UTC')::date) from staging.product_workspaces),
+        (select min((created_at at time zone 'UTC')::date) from staging.product_users)
+    ) as activity_date
 ),
 
 days as (
@@ -72,7 +79,7 @@ days as (
     from settings
     cross join first_day
     cross join lateral generate_series(
-        first_day.activity_date,
+        greatest(first_day.activity_date, settings.recompute_from - 31),
         -- Complete UTC days only: the day the interval ends in is still being written.
         date_trunc('day', settings.as_of at time zone 'UTC') - interval '1 day',
         interval '1 day'
@@ -100,8 +107,7 @@ mau_by_day as (
 workspace_signups as (
     select
         (created_at at time zone 'UTC')::date as signup_date,
-        count(*) as workspace_signups,
-        count(*) filter (where plan_tier <> 'free') as paid_plan_signups
+        count(*) as workspace_signups
     from staging.product_workspaces
     group by signup_date
 ),
@@ -122,7 +128,6 @@ final as (
         coalesce(daily_active.daily_active_users, 0)::numeric
         / nullif(mau_by_day.monthly_active_users, 0) as dau_mau_ratio,
         coalesce(workspace_signups.workspace_signups, 0) as workspace_signups,
-        coalesce(workspace_signups.paid_plan_signups, 0) as paid_plan_signups,
         coalesce(user_signups.user_signups, 0) as user_signups
     from days
     inner join mau_by_day

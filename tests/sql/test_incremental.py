@@ -9,8 +9,12 @@ import pytest
 
 from helpers.models import (
     create_raw_tables,
+    insert_event,
     insert_fx_rate,
+    insert_invoice_line,
+    insert_raw,
     insert_subscription_version,
+    insert_workspace,
     models_upstream_of,
     price,
     run_models,
@@ -21,6 +25,7 @@ from saas_metrics.incremental import plan_recompute, save_pipeline_state
 DAY_ONE = dt.datetime(2026, 3, 10, 7, tzinfo=dt.UTC)
 DAY_TWO = dt.datetime(2026, 3, 11, 7, tzinfo=dt.UTC)
 MRR_MODELS = models_upstream_of("mrr_monthly", "compute_ndr", "churn_timing_comparison", "compute_segments")
+ALL_INCREMENTAL_MODELS = MRR_MODELS | models_upstream_of("compute_product_metrics", "infrastructure_cost_daily")
 COMPARED_TABLES = (
     "analytics.customer_mrr_monthly",
     "analytics.mrr_monthly",
@@ -45,7 +50,7 @@ def raw(warehouse_db):
         yield conn
 
 
-def _daily_run(conn, as_of, config=None):
+def _daily_run(conn, as_of, config=None, models=MRR_MODELS):
     """Plan, write the planned months, and save state, as one successful daily run does."""
     plan = plan_recompute(
         conn,
@@ -54,15 +59,15 @@ def _daily_run(conn, as_of, config=None):
         config=config or load_metrics_config(),
     )
     conn.commit()
-    run_models(conn, as_of, only=MRR_MODELS, recompute_from=plan.recompute_from)
+    run_models(conn, as_of, only=models, plan=plan.as_xcom())
     save_pipeline_state(conn, plan.as_xcom())
     return plan
 
 
-def _snapshot(conn):
+def _snapshot(conn, tables=COMPARED_TABLES):
     """Every compared table without `as_of`, which records the run that last wrote a month."""
     snapshot = {}
-    for table in COMPARED_TABLES:
+    for table in tables:
         schema, name = table.split(".")
         columns = [
             row[0]
@@ -153,3 +158,93 @@ def test_first_day_of_month_finalises_previous_month(raw):
     ).fetchone()
     assert plan.recompute_from == "2026-03-01"
     assert march == (False, dt.datetime(2026, 4, 1, tzinfo=dt.UTC))
+
+
+def _product_day_one(conn):
+    insert_workspace(conn, 1, created_at="2025-10-01 09:00:00", customer_id="c1")
+    insert_raw(conn, "raw_product.users", {"id": 10, "workspace_id": 1, "created_at": "2025-10-01 09:00:00"})
+    insert_event(conn, 1, workspace_id=1, user_id=10, occurred_at="2026-03-09 10:00:00")
+    conn.execute("update raw_product.workspaces set _airbyte_extracted_at = '2025-10-01T10:00:00Z'")
+    conn.execute("update raw_product.users set _airbyte_extracted_at = '2025-10-01T10:00:00Z'")
+    conn.execute("update raw_product.events set _airbyte_extracted_at = '2026-03-09T11:00:00Z'")
+    conn.commit()
+    _daily_run(conn, DAY_ONE, models=ALL_INCREMENTAL_MODELS)
+
+
+def _extracted_on_day_two(conn, table):
+    conn.execute(f"update {table} set _airbyte_extracted_at = '2026-03-10T12:00:00Z' "
+                 "where _airbyte_extracted_at = '2026-01-01T00:00:00Z'")
+    conn.commit()
+
+
+def test_late_product_event_reopens_product_months_but_not_mrr(raw):
+    _product_day_one(raw)
+    insert_event(raw, 2, workspace_id=1, user_id=10, occurred_at="2025-12-15 10:00:00")
+    _extracted_on_day_two(raw, "raw_product.events")
+    plan = _daily_run(raw, DAY_TWO, models=ALL_INCREMENTAL_MODELS)
+    assert plan.recompute_from_by_domain == {"billing": "2026-03-01", "product": "2025-12-01", "costs": "2026-03-01"}
+    december = raw.execute(
+        "select daily_active_users from analytics.product_metrics_daily where activity_date = '2025-12-15'"
+    ).fetchone()
+    assert december == (1,)
+
+
+def test_late_invoice_line_reopens_billing_only(raw):
+    _product_day_one(raw)
+    insert_invoice_line(raw, line_id="il1", invoice_id="in1", customer_id="c1", subscription_id="s1",
+                        period=("2026-01-15", "2026-02-15"), item_price=price(1000))
+    raw.execute("update raw_stripe.invoice_line_items set _airbyte_extracted_at = '2026-03-10T12:00:00Z'")
+    raw.commit()
+    plan = _daily_run(raw, DAY_TWO, models=ALL_INCREMENTAL_MODELS)
+    assert plan.recompute_from_by_domain == {"billing": "2026-01-01", "product": "2026-03-01", "costs": "2026-03-01"}
+
+
+@pytest.mark.parametrize(
+    ("change", "product_from"),
+    [
+        ({"plan_tier": "enterprise", "name": "Renamed"}, "2026-03-01"),
+        ({"stripe_customer_id": "c2"}, "2025-09-01"),
+    ],
+    ids=["new tier and name", "linked to another customer"],
+)
+def test_updated_workspace_reopens_months_only_when_it_changes_them(raw, change, product_from):
+    _product_day_one(raw)
+    row = {"id": 1, "name": "Workspace 1", "stripe_customer_id": "c1", "plan_tier": "team", "writer": "app",
+           "created_at": "2025-10-01 09:00:00", "updated_at": "2026-03-10 09:00:00", **change}
+    insert_raw(raw, "raw_product.workspaces", row)
+    _extracted_on_day_two(raw, "raw_product.workspaces")
+    plan = _daily_run(raw, DAY_TWO, models=ALL_INCREMENTAL_MODELS)
+    # created_at less one day (for any UTC offset) is 2025-09-30.
+    assert plan.recompute_from_by_domain["product"] == product_from
+    assert plan.recompute_from_by_domain["billing"] == "2026-03-01"
+
+
+def test_late_user_signup_reopens_its_day(raw):
+    _product_day_one(raw)
+    insert_raw(raw, "raw_product.users", {"id": 11, "workspace_id": 1, "created_at": "2026-02-02 09:00:00"})
+    # An already known user extracted again changes no past day.
+    insert_raw(raw, "raw_product.users", {"id": 10, "workspace_id": 1, "created_at": "2025-10-01 09:00:00"})
+    _extracted_on_day_two(raw, "raw_product.users")
+    plan = _daily_run(raw, DAY_TWO, models=ALL_INCREMENTAL_MODELS)
+    assert plan.recompute_from_by_domain["product"] == "2026-02-01"
+    signups = raw.execute(
+        "select user_signups from analytics.product_metrics_daily where activity_date = '2026-02-02'"
+    ).fetchone()
+    assert signups == (1,)
+
+
+def test_incremental_product_and_cost_tables_equal_full_rebuild(raw):
+    _product_day_one(raw)
+    insert_event(raw, 2, workspace_id=1, user_id=10, occurred_at="2026-02-20 10:00:00", event_name="export_csv")
+    insert_raw(raw, "raw_product.users", {"id": 11, "workspace_id": 1, "created_at": "2026-02-21 09:00:00"})
+    _extracted_on_day_two(raw, "raw_product.events")
+    _extracted_on_day_two(raw, "raw_product.users")
+    plan = _daily_run(raw, DAY_TWO, models=ALL_INCREMENTAL_MODELS)
+    assert plan.recompute_from_by_domain["product"] == "2026-02-01"
+    tables = ("analytics.product_metrics_daily", "analytics.segment_metrics", "staging.product_events")
+    incremental = _snapshot(raw, tables)
+    for table in tables:
+        raw.execute(f"truncate {table}")
+    raw.commit()
+    run_models(raw, DAY_TWO, only=ALL_INCREMENTAL_MODELS)
+    assert _snapshot(raw, tables) == incremental
