@@ -39,6 +39,8 @@ EXCLUDED_TABLES = {
     "analytics.data_quality_results",
     "analytics.ingestion_health",
 }
+# Columns that record the clock time of a run: the plan's extracted_until.
+EXCLUDED_COLUMNS = {"analytics.row_accounting": {"extracted_until"}}
 RUN_TIMEOUT_SECONDS = 1200
 
 
@@ -70,7 +72,18 @@ def _table_contents(server, database: str) -> dict[str, list]:
         for (table,) in tables:
             if table in EXCLUDED_TABLES:
                 continue
-            contents[table] = sorted(conn.execute(f"select * from {table}").fetchall(), key=repr)
+            schema, name = table.split(".")
+            columns = [
+                column
+                for (column,) in conn.execute(
+                    "select column_name from information_schema.columns where table_schema = %s "
+                    "and table_name = %s order by ordinal_position",
+                    (schema, name),
+                ).fetchall()
+                if column not in EXCLUDED_COLUMNS.get(table, set())
+            ]
+            selected = ", ".join(f'"{column}"' for column in columns)
+            contents[table] = sorted(conn.execute(f"select {selected} from {table}").fetchall(), key=repr)
     return contents
 
 
@@ -145,13 +158,20 @@ class AirflowServices:
         ]
         # The scheduler writes to the same SQLite file; a write can meet "database is locked".
         for attempt in range(3):
+            open_before = self._open_backfills()
             try:
                 self.airflow(*arguments)
                 return
             except AssertionError as error:
                 if "database is locked" not in str(error) or attempt == 2:
                     raise
+                # The lock can hit after the backfill was created; creating it again would fail.
+                if self._open_backfills() > open_before:
+                    return
                 time.sleep(5)
+
+    def _open_backfills(self) -> int:
+        return self._metadata_query("select count(*) from backfill where completed_at is null")[0][0]
 
     def _metadata_query(self, sql: str, parameters=()) -> list[tuple]:
         import sqlite3
@@ -166,7 +186,7 @@ class AirflowServices:
         """Wait until the open backfill is completed; return its runs that ended after `started_after`."""
         deadline = time.monotonic() + RUN_TIMEOUT_SECONDS
         while time.monotonic() < deadline:
-            open_backfills = self._metadata_query("select count(*) from backfill where completed_at is null")[0][0]
+            open_backfills = self._open_backfills()
             rows = self._metadata_query(
                 "select run_id, state, data_interval_end, end_date from dag_run "
                 "where dag_id = 'saas_metrics_daily' and run_type = 'backfill' and end_date is not null"
