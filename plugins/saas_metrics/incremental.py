@@ -32,52 +32,71 @@ STATE_TABLE = "analytics.pipeline_state"
 WATERMARKS_KEY = "extraction_watermarks"
 CONVENTIONS_KEY = "conventions_fingerprint"
 
-# The inputs of the incremental models fall into three domains, and each model recomputes from
-# the earliest change among the domains it reads (see saas_metrics.models.sql_model), so that a
+# The inputs of the incremental models fall into domains, and each model recomputes from the
+# earliest change among the domains it reads (see saas_metrics.models.sql_model), so that a
 # late product event does not recompute MRR, nor a late invoice line the product metrics.
-DOMAINS = ("billing", "product", "costs")
+# "accounts" is the link of product workspaces to Stripe customers, which only segments read.
+DOMAINS = ("billing", "product", "accounts", "costs")
 
 
 @dataclass(frozen=True)
 class TrackedSource:
-    """A raw table whose late rows can change past months of one domain."""
+    """Raw rows of one table that can change past months of one domain when they arrive late."""
 
+    table: str
     domain: str
-    # SQL expression of a row's business time. Product timestamps are naive and may be local
-    # time, so one day is taken off to cover any UTC offset.
+    # SQL expression of a row's business time (the raw row is aliased `raw`; %(time_zone)s is the
+    # reporting time zone). Product timestamps are naive and may be local time, so one day is
+    # taken off to cover any UTC offset.
     business_time: str
-    # Optional SQL predicate on the raw row (aliased `raw`): only rows that satisfy it can
-    # change a past month. It reads the staging table `requires` as the previous run left it.
+    # Optional SQL predicate on the raw row: only rows that satisfy it can change a past month.
+    # It reads the staging table `requires` as the previous run left it.
     changes_past: str | None = None
     requires: str | None = None
 
 
-TRACKED_SOURCES: dict[str, TrackedSource] = {
-    "raw_stripe.subscriptions": TrackedSource("billing", "to_timestamp(raw.updated)"),
-    "raw_stripe.invoice_line_items": TrackedSource(
-        "billing", "to_timestamp(analytics.try_numeric(raw.period ->> 'start'))"
+_STAGED_WORKSPACE = "select 1 from staging.product_workspaces as staged where staged.workspace_id = raw.id"
+TRACKED_SOURCES: tuple[TrackedSource, ...] = (
+    TrackedSource("raw_stripe.subscriptions", "billing", "to_timestamp(raw.updated)"),
+    TrackedSource(
+        "raw_stripe.invoice_line_items", "billing", "to_timestamp(analytics.try_numeric(raw.period ->> 'start'))"
     ),
-    "raw_product.events": TrackedSource("product", "(raw.occurred_at - interval '1 day') at time zone 'UTC'"),
-    # A workspace changes past days as a new signup, or when it is linked to another customer
-    # (segments count its users' activity); a new plan tier or name changes no past number.
-    "raw_product.workspaces": TrackedSource(
+    TrackedSource("raw_product.events", "product", "(raw.occurred_at - interval '1 day') at time zone 'UTC'"),
+    # A new workspace is a signup on the day it was created. A workspace extracted again with a
+    # new plan tier or name changes no past number.
+    TrackedSource(
+        "raw_product.workspaces",
         "product",
         "(raw.created_at - interval '1 day') at time zone 'UTC'",
-        changes_past="""not exists (
-            select 1 from staging.product_workspaces as staged
-            where staged.workspace_id = raw.id and staged.customer_id is not distinct from raw.stripe_customer_id
+        changes_past=f"not exists ({_STAGED_WORKSPACE})",
+        requires="staging.product_workspaces",
+    ),
+    # A workspace linked to another customer moves its users' activity between the customers'
+    # segments, in the months either customer paid.
+    TrackedSource(
+        "raw_product.workspaces",
+        "accounts",
+        f"""(
+            select min(customer_months.month_start)::timestamp at time zone %(time_zone)s
+            from analytics.customer_mrr_monthly as customer_months
+            where customer_months.mrr > 0 and customer_months.customer_id in (
+                raw.stripe_customer_id,
+                (select staged.customer_id from staging.product_workspaces as staged where staged.workspace_id = raw.id)
+            )
         )""",
+        changes_past=f"exists ({_STAGED_WORKSPACE} and staged.customer_id is distinct from raw.stripe_customer_id)",
         requires="staging.product_workspaces",
     ),
     # A user changes past days only as a new signup.
-    "raw_product.users": TrackedSource(
+    TrackedSource(
+        "raw_product.users",
         "product",
         "(raw.created_at - interval '1 day') at time zone 'UTC'",
         changes_past="not exists (select 1 from staging.product_users as staged where staged.user_id = raw.id)",
         requires="staging.product_users",
     ),
-    "raw_aws_cost.cost_and_usage": TrackedSource("costs", "raw.time_period_start::timestamp at time zone 'UTC'"),
-}
+    TrackedSource("raw_aws_cost.cost_and_usage", "costs", "raw.time_period_start::timestamp at time zone 'UTC'"),
+)
 
 
 @dataclass
@@ -158,12 +177,14 @@ def plan_recompute(
         is_full, reasons = True, ["metric conventions changed since the last run"]
 
     seen = {}
-    for table, source in TRACKED_SOURCES.items():
+    for source in TRACKED_SOURCES:
+        table = source.table
         if not _table_exists(conn, table):
             continue
-        seen_max = conn.execute(f"select max(_airbyte_extracted_at) from {table}").fetchone()[0]
-        if seen_max is not None:
-            seen[table] = seen_max.isoformat()
+        if table not in seen:
+            seen_max = conn.execute(f"select max(_airbyte_extracted_at) from {table}").fetchone()[0]
+            if seen_max is not None:
+                seen[table] = seen_max.isoformat()
         if is_full:
             continue
         # A table that was empty at the last successful run has no watermark: all its rows are new.
@@ -174,11 +195,11 @@ def plan_recompute(
             select count(*), count(*) filter (where {relevant or 'true'}),
                 min({source.business_time}) filter (where {relevant or 'true'})
             from {table} as raw
-            where raw._airbyte_extracted_at > %s::timestamptz
+            where raw._airbyte_extracted_at > %(since)s::timestamptz
             """,
-            (since,),
+            {"since": since, "time_zone": config.reporting_time_zone},
         ).fetchone()
-        if not new_rows:
+        if not changing_rows:
             continue
         first_month = month_start(first_time, config.reporting_time_zone) if first_time is not None else None
         log.info(

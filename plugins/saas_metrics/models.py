@@ -60,12 +60,13 @@ def sql_model(
     """Create the task that runs sql/<path> and writes `target` (default: the path's layer.name).
 
     `incremental` names the input domains of an incremental model (see
-    saas_metrics.incremental.DOMAINS); the model then gets the bound parameter `recompute_from`,
-    the earliest first month of those domains in the plan of the plan_recompute task, which
-    must run upstream. With `quarantine_source` (a staging model
-    that validates that raw table), rejected rows go to staging.quarantine and the model gets
-    the bound parameter `extracted_until`, also from plan_recompute: it reads only raw rows
-    extracted up to then, the rows the run's row accounting counts.
+    saas_metrics.incremental.DOMAINS). The model then gets the bound parameter `recompute_from`,
+    the earliest first month of those domains in the result of the plan_recompute task, which
+    must run upstream.
+
+    `quarantine_source` names the raw table a staging model validates. Its rejected rows go to
+    staging.quarantine, and the model gets the bound parameter `extracted_until` from the same
+    plan, so that it reads only the raw rows the run's row accounting counts.
     """
     layer, name = path.removesuffix(".sql").split("/")[-2:]
     return SqlTransformOperator(

@@ -182,7 +182,9 @@ def test_late_product_event_reopens_product_months_but_not_mrr(raw):
     insert_event(raw, 2, workspace_id=1, user_id=10, occurred_at="2025-12-15 10:00:00")
     _extracted_on_day_two(raw, "raw_product.events")
     plan = _daily_run(raw, DAY_TWO, models=ALL_INCREMENTAL_MODELS)
-    assert plan.recompute_from_by_domain == {"billing": "2026-03-01", "product": "2025-12-01", "costs": "2026-03-01"}
+    assert plan.recompute_from_by_domain == {
+        "billing": "2026-03-01", "product": "2025-12-01", "accounts": "2026-03-01", "costs": "2026-03-01"
+    }
     december = raw.execute(
         "select daily_active_users from analytics.product_metrics_daily where activity_date = '2025-12-15'"
     ).fetchone()
@@ -196,27 +198,40 @@ def test_late_invoice_line_reopens_billing_only(raw):
     raw.execute("update raw_stripe.invoice_line_items set _airbyte_extracted_at = '2026-03-10T12:00:00Z'")
     raw.commit()
     plan = _daily_run(raw, DAY_TWO, models=ALL_INCREMENTAL_MODELS)
-    assert plan.recompute_from_by_domain == {"billing": "2026-01-01", "product": "2026-03-01", "costs": "2026-03-01"}
+    assert plan.recompute_from_by_domain == {
+        "billing": "2026-01-01", "product": "2026-03-01", "accounts": "2026-03-01", "costs": "2026-03-01"
+    }
 
 
 @pytest.mark.parametrize(
-    ("change", "product_from"),
+    ("change", "product_from", "accounts_from"),
     [
-        ({"plan_tier": "enterprise", "name": "Renamed"}, "2026-03-01"),
-        ({"stripe_customer_id": "c2"}, "2025-09-01"),
+        ({"plan_tier": "enterprise", "name": "Renamed"}, "2026-03-01", "2026-03-01"),
+        # c1 pays from October 2025; c9 never paid.
+        ({"stripe_customer_id": "c9"}, "2026-03-01", "2025-10-01"),
     ],
     ids=["new tier and name", "linked to another customer"],
 )
-def test_updated_workspace_reopens_months_only_when_it_changes_them(raw, change, product_from):
+def test_updated_workspace_reopens_only_months_it_changes(raw, change, product_from, accounts_from):
     _product_day_one(raw)
     row = {"id": 1, "name": "Workspace 1", "stripe_customer_id": "c1", "plan_tier": "team", "writer": "app",
            "created_at": "2025-10-01 09:00:00", "updated_at": "2026-03-10 09:00:00", **change}
     insert_raw(raw, "raw_product.workspaces", row)
     _extracted_on_day_two(raw, "raw_product.workspaces")
     plan = _daily_run(raw, DAY_TWO, models=ALL_INCREMENTAL_MODELS)
-    # created_at less one day (for any UTC offset) is 2025-09-30.
     assert plan.recompute_from_by_domain["product"] == product_from
+    assert plan.recompute_from_by_domain["accounts"] == accounts_from
     assert plan.recompute_from_by_domain["billing"] == "2026-03-01"
+
+
+def test_new_workspace_reopens_its_signup_month(raw):
+    _product_day_one(raw)
+    insert_workspace(raw, 2, created_at="2026-01-20 09:00:00")
+    _extracted_on_day_two(raw, "raw_product.workspaces")
+    plan = _daily_run(raw, DAY_TWO, models=ALL_INCREMENTAL_MODELS)
+    # created_at less one day (for any UTC offset) is still in January.
+    assert plan.recompute_from_by_domain["product"] == "2026-01-01"
+    assert plan.recompute_from_by_domain["accounts"] == "2026-03-01"
 
 
 def test_late_user_signup_reopens_its_day(raw):
@@ -234,13 +249,23 @@ def test_late_user_signup_reopens_its_day(raw):
 
 
 def test_incremental_product_and_cost_tables_equal_full_rebuild(raw):
+    # c5 is an Enterprise customer; the other customers are Self-Serve.
+    insert_subscription_version(raw, subscription_id="s5", customer_id="c5", updated="2025-10-05T00:00:00",
+                                extracted_at="2025-10-05T01:00:00", items=[(price(600000), 1)])
+    insert_event(raw, 5, workspace_id=1, user_id=10, occurred_at="2025-12-10 10:00:00", event_name="export_csv")
     _product_day_one(raw)
     insert_event(raw, 2, workspace_id=1, user_id=10, occurred_at="2026-02-20 10:00:00", event_name="export_csv")
     insert_raw(raw, "raw_product.users", {"id": 11, "workspace_id": 1, "created_at": "2026-02-21 09:00:00"})
-    _extracted_on_day_two(raw, "raw_product.events")
-    _extracted_on_day_two(raw, "raw_product.users")
+    # The workspace moves from c1 to c5, so its December activity moves to the Enterprise segment.
+    insert_raw(raw, "raw_product.workspaces", {
+        "id": 1, "name": "Workspace 1", "stripe_customer_id": "c5", "plan_tier": "team", "writer": "app",
+        "created_at": "2025-10-01 09:00:00", "updated_at": "2026-03-10 09:00:00",
+    })
+    for table in ("raw_product.events", "raw_product.users", "raw_product.workspaces"):
+        _extracted_on_day_two(raw, table)
     plan = _daily_run(raw, DAY_TWO, models=ALL_INCREMENTAL_MODELS)
     assert plan.recompute_from_by_domain["product"] == "2026-02-01"
+    assert plan.recompute_from_by_domain["accounts"] == "2025-10-01"
     tables = ("analytics.product_metrics_daily", "analytics.segment_metrics", "staging.product_events")
     incremental = _snapshot(raw, tables)
     for table in tables:
