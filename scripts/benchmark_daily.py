@@ -99,12 +99,15 @@ def main() -> int:
     BENCHMARK_DIR.mkdir(parents=True, exist_ok=True)
     from airflow.utils import db
 
-    from saas_metrics.warehouse import start_embedded
+    from saas_metrics.warehouse import start_embedded, stop_embedded
 
     db.initdb()
     server = start_embedded(BENCHMARK_DIR / "pgdata")
     day = dt.date.fromisoformat(args.date)
-    results = [run_history(months, args.scale, day, server) for months in args.months]
+    try:
+        results = [run_history(months, args.scale, day, server) for months in args.months]
+    finally:
+        stop_embedded(BENCHMARK_DIR / "pgdata")
 
     print()
     print(f"Machine: {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}, "

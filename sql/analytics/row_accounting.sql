@@ -11,17 +11,18 @@
 -- and the quality gate fails the run. Stripe subscriptions are counted in item versions,
 -- because staging keeps one row per item of each distinct version (a version without items
 -- counts one, and is quarantined).
+{#- Keys keep their column type: counting distinct bigints is several times faster than text. #}
 {%- set sources = [
     ('raw_stripe.customers', 'id', 'staging.stripe_customers'),
     ('raw_stripe.invoices', 'id', 'staging.stripe_invoices'),
     ('raw_stripe.invoice_line_items', 'id', 'staging.stripe_invoice_line_items'),
-    ('raw_product.workspaces', 'id::text', 'staging.product_workspaces'),
-    ('raw_product.users', 'id::text', 'staging.product_users'),
-    ('raw_product.events', 'id::text', 'staging.product_events'),
+    ('raw_product.workspaces', 'id', 'staging.product_workspaces'),
+    ('raw_product.users', 'id', 'staging.product_users'),
+    ('raw_product.events', 'id', 'staging.product_events'),
     ('raw_segment.tracks', 'id', 'staging.segment_tracks'),
     ('raw_salesforce.account', '"Id"', 'staging.salesforce_accounts'),
     ('raw_salesforce.opportunity', '"Id"', 'staging.salesforce_opportunities'),
-    ('raw_zendesk.tickets', 'id::text', 'staging.zendesk_tickets'),
+    ('raw_zendesk.tickets', 'id', 'staging.zendesk_tickets'),
     ('raw_aws_cost.cost_and_usage', "time_period_start::text || '/' || service", 'staging.aws_costs_daily'),
 ] %}
 with settings as (
