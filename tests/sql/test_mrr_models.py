@@ -264,6 +264,19 @@ def test_bad_items_are_quarantined_with_reason(raw):
     assert staged + len(reasons) == 5
 
 
+def test_version_without_items_keeps_previous_state(raw):
+    insert_subscription_version(raw, subscription_id="s1", customer_id="c1", updated="2026-01-05T00:00:00",
+                                items=[(price(2000), 1)])
+    insert_subscription_version(raw, subscription_id="s1", customer_id="c1", updated="2026-02-10T00:00:00",
+                                items=[])
+    _compute(raw)
+    assert _customer_mrr(raw, "c1", "2026-02-01") == (Decimal("20"), "none")
+    reasons = raw.execute(
+        "select record_key, reason from staging.quarantine where source_table = 'raw_stripe.subscriptions'"
+    ).fetchall()
+    assert reasons == [("s1/no items", "version without items")]
+
+
 RATE_TASKS = models_upstream_of("compute_ndr", "churn_monthly", "churn_timing_comparison", "cohort_retention_average")
 
 
