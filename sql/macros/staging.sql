@@ -20,3 +20,26 @@
     {{ prefix }}_airbyte_raw_id::text as _raw_id,
     {{ prefix }}_airbyte_extracted_at as _extracted_at
 {%- endmacro %}
+
+{#
+    The rows of `relation` extracted up to the run's plan, one per `key` (the first in
+    `order_by`, so repeated copies and older versions collapse), plus every row whose key is
+    missing (`keyless`, by default `key is null`), so that each of those is quarantined on its
+    own. `filter` restricts the rows read, for incremental models. The column version_rank is
+    added.
+#}
+{% macro latest_rows(relation, key, order_by, filter=none, keyless=none) -%}
+    select *
+    from (
+        select
+            *,
+            row_number() over (partition by {{ key }} order by {{ order_by }}) as version_rank
+        from {{ relation }}
+        where
+            {{ extracted_by_plan() }}
+            {%- if filter %}
+            and ({{ filter }})
+            {%- endif %}
+    ) as ranked
+    where version_rank = 1 or {{ keyless or key ~ ' is null' }}
+{%- endmacro %}

@@ -1,22 +1,15 @@
-{% from 'macros/staging.sql' import extracted_by_plan, quarantine_columns with context %}
+{% from 'macros/staging.sql' import latest_rows, quarantine_columns with context %}
 -- AWS Cost Explorer daily costs per service. Cost Explorer's period end is exclusive, so a
 -- daily row covers one date. A day is first extracted as an estimate of the cost so far and
 -- later again with the final figure; only the latest extraction per day and service is kept.
 -- A row without a daily period, a service or a USD cost is quarantined with its reason.
-with ranked as (
-    select
-        *,
-        row_number() over (
-            partition by time_period_start, service
-            order by _airbyte_extracted_at desc, _airbyte_raw_id asc
-        ) as extraction_rank
-    from raw_aws_cost.cost_and_usage
-    where {{ extracted_by_plan() }}
-),
-
-source as (
-    select * from ranked
-    where extraction_rank = 1 or time_period_start is null or service is null
+with source as (
+    {{ latest_rows(
+        'raw_aws_cost.cost_and_usage',
+        'time_period_start, service',
+        '_airbyte_extracted_at desc, _airbyte_raw_id asc',
+        keyless='time_period_start is null or service is null'
+    ) }}
 ),
 
 final as (

@@ -1,5 +1,5 @@
 {% from 'macros/timezones.sql' import utc_timestamp, is_local_time with context %}
-{% from 'macros/staging.sql' import extracted_by_plan, quarantine_columns with context %}
+{% from 'macros/staging.sql' import latest_rows, quarantine_columns with context %}
 -- Product events in UTC, one row per event id. Rows written as local wall-clock time are
 -- converted (see timezone_corrections in include/config/metrics.yml) and flagged for the
 -- conversion report. An event without an id, time, user or workspace is quarantined.
@@ -7,22 +7,13 @@
 -- Events from one day before the bound recompute_from (at UTC midnight) are rewritten; a
 -- raw row is read two days earlier because its stored wall-clock time may be local time.
 -- Rows without a time belong to no day and are read, and quarantined, on every run.
-with ranked as (
-    select
-        *,
-        row_number() over (
-            partition by id
-            order by _airbyte_extracted_at desc, _airbyte_raw_id asc
-        ) as copy_rank
-    from raw_product.events
-    where
-        (occurred_at >= {{ bind('recompute_from') }}::date - 2 or occurred_at is null)
-        and {{ extracted_by_plan() }}
-),
-
-source as (
-    select * from ranked
-    where copy_rank = 1 or id is null
+with source as (
+    {{ latest_rows(
+        'raw_product.events',
+        'id',
+        '_airbyte_extracted_at desc, _airbyte_raw_id asc',
+        filter="occurred_at >= " ~ bind('recompute_from') ~ "::date - 2 or occurred_at is null"
+    ) }}
 ),
 
 converted as (

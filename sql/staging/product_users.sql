@@ -1,22 +1,14 @@
 {% from 'macros/timezones.sql' import utc_timestamp, is_local_time with context %}
-{% from 'macros/staging.sql' import extracted_by_plan, quarantine_columns with context %}
+{% from 'macros/staging.sql' import latest_rows, quarantine_columns with context %}
 -- Product users with timestamps in UTC; one row per user (latest extracted copy). A user
 -- without an id or a workspace is quarantined.
 {% set rule = params.timezone_rule %}
-with ranked as (
-    select
-        *,
-        row_number() over (
-            partition by id
-            order by _airbyte_extracted_at desc, _airbyte_raw_id asc
-        ) as version_rank
-    from raw_product.users
-    where {{ extracted_by_plan() }}
-),
-
-source as (
-    select * from ranked
-    where version_rank = 1 or id is null
+with source as (
+    {{ latest_rows(
+        'raw_product.users',
+        'id',
+        '_airbyte_extracted_at desc, _airbyte_raw_id asc'
+    ) }}
 ),
 
 final as (

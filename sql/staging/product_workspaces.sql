@@ -1,22 +1,14 @@
 {% from 'macros/timezones.sql' import utc_timestamp, is_local_time with context %}
-{% from 'macros/staging.sql' import extracted_by_plan, quarantine_columns with context %}
+{% from 'macros/staging.sql' import latest_rows, quarantine_columns with context %}
 -- Product workspaces with timestamps in UTC; one row per workspace (latest extracted copy).
 -- A workspace without an id or creation time is quarantined.
 {% set rule = params.timezone_rule %}
-with ranked as (
-    select
-        *,
-        row_number() over (
-            partition by id
-            order by _airbyte_extracted_at desc, _airbyte_raw_id asc
-        ) as version_rank
-    from raw_product.workspaces
-    where {{ extracted_by_plan() }}
-),
-
-source as (
-    select * from ranked
-    where version_rank = 1 or id is null
+with source as (
+    {{ latest_rows(
+        'raw_product.workspaces',
+        'id',
+        '_airbyte_extracted_at desc, _airbyte_raw_id asc'
+    ) }}
 ),
 
 final as (

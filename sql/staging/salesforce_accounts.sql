@@ -1,20 +1,12 @@
-{% from 'macros/staging.sql' import extracted_by_plan, quarantine_columns with context %}
+{% from 'macros/staging.sql' import latest_rows, quarantine_columns with context %}
 -- Salesforce accounts, one row per account (the latest modification), linked to Stripe. An
 -- account without an Id is quarantined.
-with ranked as (
-    select
-        *,
-        row_number() over (
-            partition by "Id"
-            order by "SystemModstamp" desc nulls last, _airbyte_extracted_at desc, _airbyte_raw_id asc
-        ) as version_rank
-    from raw_salesforce.account
-    where {{ extracted_by_plan() }}
-),
-
-source as (
-    select * from ranked
-    where version_rank = 1 or "Id" is null
+with source as (
+    {{ latest_rows(
+        'raw_salesforce.account',
+        '"Id"',
+        '"SystemModstamp" desc nulls last, _airbyte_extracted_at desc, _airbyte_raw_id asc'
+    ) }}
 ),
 
 final as (

@@ -1,20 +1,12 @@
-{% from 'macros/staging.sql' import extracted_by_plan, quarantine_columns with context %}
+{% from 'macros/staging.sql' import latest_rows, quarantine_columns with context %}
 -- Segment track events from the marketing site, one row per message id. A message without an
 -- id or a timestamp is quarantined.
-with ranked as (
-    select
-        *,
-        row_number() over (
-            partition by id
-            order by _airbyte_extracted_at desc, _airbyte_raw_id asc
-        ) as copy_rank
-    from raw_segment.tracks
-    where {{ extracted_by_plan() }}
-),
-
-source as (
-    select * from ranked
-    where copy_rank = 1 or id is null
+with source as (
+    {{ latest_rows(
+        'raw_segment.tracks',
+        'id',
+        '_airbyte_extracted_at desc, _airbyte_raw_id asc'
+    ) }}
 ),
 
 final as (

@@ -1,21 +1,13 @@
-{% from 'macros/staging.sql' import extracted_by_plan, quarantine_columns with context %}
+{% from 'macros/staging.sql' import latest_rows, quarantine_columns with context %}
 -- Stripe customers, one row per customer (the latest version). payment_method is PCI data:
 -- the governance views redact it for every role except finance_admin. A row without an id
 -- cannot be matched to anything and is quarantined.
-with ranked as (
-    select
-        *,
-        row_number() over (
-            partition by id
-            order by updated desc nulls last, _airbyte_extracted_at desc, _airbyte_raw_id asc
-        ) as version_rank
-    from raw_stripe.customers
-    where {{ extracted_by_plan() }}
-),
-
-source as (
-    select * from ranked
-    where version_rank = 1 or id is null
+with source as (
+    {{ latest_rows(
+        'raw_stripe.customers',
+        'id',
+        'updated desc nulls last, _airbyte_extracted_at desc, _airbyte_raw_id asc'
+    ) }}
 ),
 
 final as (

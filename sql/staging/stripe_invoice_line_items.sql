@@ -1,4 +1,4 @@
-{% from 'macros/staging.sql' import extracted_by_plan, quarantine_columns with context %}
+{% from 'macros/staging.sql' import latest_rows, quarantine_columns with context %}
 -- Stripe invoice lines, one row per line (the latest copy), with the billing period, price
 -- and discount parsed out of their JSON and the invoice's customer and status attached.
 -- A line that cannot be used is quarantined with its reason: one that names no invoice, or an
@@ -6,20 +6,12 @@
 -- of an issued invoice, the lines that rebuild subscription history, whose subscription,
 -- billed period, interval, quantity or unit amount is missing or invalid. A line quarantined
 -- because its invoice has not arrived is staged by the first run after the invoice syncs.
-with ranked as (
-    select
-        *,
-        row_number() over (
-            partition by id
-            order by invoice_updated desc nulls last, _airbyte_extracted_at desc, _airbyte_raw_id asc
-        ) as version_rank
-    from raw_stripe.invoice_line_items
-    where {{ extracted_by_plan() }}
-),
-
-source as (
-    select * from ranked
-    where version_rank = 1 or id is null
+with source as (
+    {{ latest_rows(
+        'raw_stripe.invoice_line_items',
+        'id',
+        'invoice_updated desc nulls last, _airbyte_extracted_at desc, _airbyte_raw_id asc'
+    ) }}
 ),
 
 invoices as (

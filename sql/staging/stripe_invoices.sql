@@ -1,21 +1,13 @@
-{% from 'macros/staging.sql' import extracted_by_plan, quarantine_columns with context %}
+{% from 'macros/staging.sql' import latest_rows, quarantine_columns with context %}
 -- Stripe invoices, one row per invoice (the latest version), amounts in minor units. An
 -- invoice without an id or a customer, or in a currency staging.currencies does not list, is
 -- quarantined.
-with ranked as (
-    select
-        *,
-        row_number() over (
-            partition by id
-            order by updated desc nulls last, _airbyte_extracted_at desc, _airbyte_raw_id asc
-        ) as version_rank
-    from raw_stripe.invoices
-    where {{ extracted_by_plan() }}
-),
-
-source as (
-    select * from ranked
-    where version_rank = 1 or id is null
+with source as (
+    {{ latest_rows(
+        'raw_stripe.invoices',
+        'id',
+        'updated desc nulls last, _airbyte_extracted_at desc, _airbyte_raw_id asc'
+    ) }}
 ),
 
 currencies as (

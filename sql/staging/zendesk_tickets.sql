@@ -1,20 +1,12 @@
-{% from 'macros/staging.sql' import extracted_by_plan, quarantine_columns with context %}
+{% from 'macros/staging.sql' import latest_rows, quarantine_columns with context %}
 -- Zendesk tickets, one row per ticket (the latest update), with the product workspace id
 -- from the ticket's custom field 360001. A ticket without an id is quarantined.
-with ranked as (
-    select
-        *,
-        row_number() over (
-            partition by id
-            order by updated_at desc nulls last, _airbyte_extracted_at desc, _airbyte_raw_id asc
-        ) as version_rank
-    from raw_zendesk.tickets
-    where {{ extracted_by_plan() }}
-),
-
-source as (
-    select * from ranked
-    where version_rank = 1 or id is null
+with source as (
+    {{ latest_rows(
+        'raw_zendesk.tickets',
+        'id',
+        'updated_at desc nulls last, _airbyte_extracted_at desc, _airbyte_raw_id asc'
+    ) }}
 ),
 
 final as (
