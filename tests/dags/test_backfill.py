@@ -109,7 +109,8 @@ class AirflowServices:
             "AIRFLOW_CONN_WAREHOUSE": warehouse_uri,
             "SAAS_METRICS_TASK_RETRIES": "0",
             "SAAS_METRICS_NOTIFICATIONS": "outbox",
-            "PYTHONPATH": os.pathsep.join([str(PROJECT_ROOT), str(PROJECT_ROOT / "plugins")]),
+            "PYTHONPATH": os.pathsep.join(str(PROJECT_ROOT / folder) for folder in (".", "plugins", "tests")),
+            "AIRFLOW__DATABASE__SQL_ALCHEMY_CONNECT_ARGS": "helpers.sqlite_settings.CONNECT_ARGS",
         }
         self.home = home
         self.processes: list[subprocess.Popen] = []
@@ -156,7 +157,8 @@ class AirflowServices:
             "--from-date", BACKFILL_FROM, "--to-date", BACKFILL_TO,
             "--max-active-runs", "1", "--dag-run-conf", json.dumps(RUN_CONF), *extra,
         ]
-        # The scheduler writes to the same SQLite file; a write can meet "database is locked".
+        # The scheduler writes to the same SQLite file; a write can still meet "database is
+        # locked" after the 60 s the connection waits (see helpers.sqlite_settings).
         for attempt in range(3):
             open_before = self._open_backfills()
             try:
@@ -165,9 +167,10 @@ class AirflowServices:
             except AssertionError as error:
                 if "database is locked" not in str(error) or attempt == 2:
                     raise
-                # The lock can hit after the backfill was created; creating it again would fail.
+                # A failed create can leave a backfill with only some of its runs, which a second
+                # create cannot replace ("Another backfill is running"): stop here instead.
                 if self._open_backfills() > open_before:
-                    return
+                    raise AssertionError(f"backfill create failed after writing part of it:\n{error}") from error
                 time.sleep(5)
 
     def _open_backfills(self) -> int:
