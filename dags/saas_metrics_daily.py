@@ -30,7 +30,7 @@ the demo company as of the interval end and replaces the raw tables.
 - rows in `staging.quarantine`: each has its source table, key and reason; the warning
   `rows_quarantined` counts them. `analytics.row_accounting` shows per source and run where
   every raw row went; the gate blocks when `every_raw_row_accounted_for` is not 0 (a staging
-  model dropped or duplicated rows).
+  model dropped or duplicated rows), and the log of `report_row_accounting` names the source.
 - `quality_gate` failed: its message lists each blocking check with its value and threshold,
   and `analytics.data_quality_results` has every result of the run. Fix the data or the model,
   rerun the affected tasks, then clear `quality_gate`. Warnings do not fail the run; they are
@@ -289,6 +289,15 @@ with DAG(
         parameters={"extracted_until": EXTRACTED_UNTIL},
     )
 
+    @task
+    def report_row_accounting(data_interval_end=None):
+        from airflow.providers.postgres.hooks.postgres import PostgresHook
+
+        from saas_metrics.row_accounting import report_row_accounting as report
+
+        with PostgresHook(postgres_conn_id="warehouse").get_conn() as conn:
+            return report(conn, data_interval_end)
+
     evaluate_alerts = evaluate_alerts_task()
 
     @task
@@ -311,5 +320,10 @@ with DAG(
     chain(normalize_timezones, compute_product_metrics, compute_infrastructure_costs)
     chain(recompute_plan, stage_crm_and_support, evaluate_alerts)
     chain(normalize_timezones, [product_cohorts, compute_segments])
-    chain([normalize_timezones, stage_stripe, stage_crm_and_support, aws_costs], row_accounting, quality_gate)
+    chain(
+        [normalize_timezones, stage_stripe, stage_crm_and_support, aws_costs],
+        row_accounting,
+        report_row_accounting(),
+        quality_gate,
+    )
     chain(metrics, quality_gate, evaluate_alerts, pipeline_state)

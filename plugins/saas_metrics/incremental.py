@@ -76,7 +76,7 @@ TRACKED_SOURCES: tuple[TrackedSource, ...] = (
     TrackedSource(
         "raw_product.workspaces",
         "accounts",
-        f"""(
+        """(
             select min(customer_months.month_start)::timestamp at time zone %(time_zone)s
             from analytics.customer_mrr_monthly as customer_months
             where customer_months.mrr > 0 and customer_months.customer_id in (

@@ -81,8 +81,10 @@ checked_conversion as (
                     'Missing FX rate for ' || upper(conversion.currency)
                     || ' to ' || upper(conversion.reporting_currency)
                     || ' in ' || to_char(conversion.month_start, 'YYYY-MM')
-                    || ' (customer ' || conversion.customer_id || ' has MRR ' || conversion.mrr::text || '). '
-                    || 'Add the rate to raw_finance.fx_rates_monthly and rerun.'
+                    || ' (customer ' || conversion.customer_id || ' has MRR '
+                    || round(conversion.mrr, 2)::text || '). Add the rate to raw_finance.fx_rates_monthly, '
+                    || 'or, if the month has a rate, resolve why staging.quarantine rejected it (for example '
+                    || 'two different rates for the month), and rerun.'
                 )
             else true
         end

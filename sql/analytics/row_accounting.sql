@@ -8,7 +8,8 @@
 -- collapsed_rows are repeated copies and older versions of a record that staging keeps once;
 -- a record is what staging keeps one row of (a row without its key is a record of its own).
 -- unaccounted_rows must be 0: anything else means a staging model dropped or duplicated rows,
--- and the quality gate fails the run. Stripe subscriptions are counted in item versions,
+-- and the quality gate fails the run. Stripe subscriptions are the exception to the first
+-- identity: collapsed_rows are repeated copies of a version, and records are item versions,
 -- because staging keeps one row per item of each distinct version (a version without items
 -- counts one, and is quarantined).
 {#- Keys keep their column type: counting distinct bigints is several times faster than text. #}
@@ -46,6 +47,7 @@ counted as (
             '{{ staged_table }}'::text as staged_table,
             'row'::text as record_unit,
             source_rows.raw_rows,
+            source_rows.raw_rows - source_rows.records as collapsed_rows,
             source_rows.records,
             (select count(*) from {{ staged_table }}) as staged_rows
         from (
@@ -65,6 +67,7 @@ counted as (
         'staging.stripe_subscription_items'::text as staged_table,
         'subscription item version'::text as record_unit,
         sum(versions.copies) as raw_rows,
+        sum(versions.copies) - count(*) as collapsed_rows,
         sum(
             case
                 when jsonb_typeof(versions.items -> 'data') = 'array'
@@ -92,6 +95,11 @@ counted as (
         'staging.fx_rates_monthly'::text as staged_table,
         'distinct rate per month and currency'::text as record_unit,
         count(*) as raw_rows,
+        count(*) - count(
+            distinct coalesce(date_trunc('month', finance_rates.month)::date::text, 'null')
+            || '/' || coalesce(lower(finance_rates.currency), 'null')
+            || '/' || coalesce(trim_scale(finance_rates.rate_to_usd)::text, 'null')
+        ) as collapsed_rows,
         count(
             distinct coalesce(date_trunc('month', finance_rates.month)::date::text, 'null')
             || '/' || coalesce(lower(finance_rates.currency), 'null')
@@ -108,7 +116,7 @@ final as (
         counted.staged_table,
         counted.record_unit,
         coalesce(counted.raw_rows, 0)::bigint as raw_rows,
-        (coalesce(counted.raw_rows, 0) - coalesce(counted.records, 0))::bigint as collapsed_rows,
+        coalesce(counted.collapsed_rows, 0)::bigint as collapsed_rows,
         coalesce(counted.records, 0)::bigint as records,
         counted.staged_rows::bigint as staged_rows,
         coalesce(quarantined.quarantined_rows, 0)::bigint as quarantined_rows,

@@ -9,7 +9,8 @@ final as (
         'raw_stripe.subscriptions'::text as source_table,
         raw_id::text as raw_id,
         (
-            subscription_id || '/' || coalesce(subscription_item_id, '#' || item_position::text, 'no items')
+            coalesce(subscription_id, 'missing key') || '/'
+            || coalesce(subscription_item_id, '#' || item_position::text, 'no items')
         )::text as record_key,
         rejection_reason::text as reason,
         extracted_at

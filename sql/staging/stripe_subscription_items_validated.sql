@@ -99,6 +99,7 @@ final as (
     select
         parsed.*,
         case
+            when parsed.subscription_id is null then 'missing id'
             when parsed.item_position is null then 'version without items'
             when parsed.customer_id is null then 'missing customer'
             when parsed.updated_at is null then 'missing updated timestamp'

@@ -75,6 +75,11 @@ def _fill_every_source(conn):
     for items in ([(price(1000), 1)], [(price(1000), 1)], []):
         insert_subscription_version(conn, subscription_id="sub_1", customer_id="cus_1",
                                     updated="2026-01-01T00:00:00" if items else "2026-01-15T00:00:00", items=items)
+    insert_subscription_version(conn, subscription_id=None, customer_id="cus_1", updated="2026-01-20T00:00:00",
+                                items=[(price(1000), 1)])
+    # A version with two items is two item versions.
+    insert_subscription_version(conn, subscription_id="sub_2", customer_id="cus_2", updated="2026-01-20T00:00:00",
+                                items=[(price(1000), 1), (price(500), 2)])
     # Product: workspace 1 extracted twice, a workspace without a creation time; a user
     # without a workspace; events with a retried copy and one without a user.
     insert_workspace(conn, 1, created_at="2026-01-01 00:00:00")
@@ -116,7 +121,7 @@ def test_every_source_balances_with_copies_versions_and_rejects(raw):
         "raw_stripe.customers": (5, 2, 3, 2, 1, 0),
         "raw_stripe.invoices": (2, 0, 2, 1, 1, 0),
         "raw_stripe.invoice_line_items": (4, 0, 4, 1, 3, 0),
-        "raw_stripe.subscriptions": (3, 1, 2, 1, 1, 0),
+        "raw_stripe.subscriptions": (5, 1, 5, 3, 2, 0),
         "raw_product.workspaces": (3, 1, 2, 1, 1, 0),
         "raw_product.users": (2, 0, 2, 1, 1, 0),
         "raw_product.events": (3, 1, 2, 1, 1, 0),
@@ -139,7 +144,10 @@ def test_rejected_rows_keep_key_and_reason(raw):
         ("in_4/il_4", "invoice not staged in_4"),
         ("in_9/il_3", "invoice not staged in_9"),
     ]
-    assert _reasons(raw, "raw_stripe.subscriptions") == [("sub_1/no items", "version without items")]
+    assert _reasons(raw, "raw_stripe.subscriptions") == [
+        ("missing key/si_None_0", "missing id"),
+        ("sub_1/no items", "version without items"),
+    ]
     assert _reasons(raw, "raw_product.workspaces") == [("2", "missing created_at")]
     assert _reasons(raw, "raw_product.users") == [("11", "missing workspace")]
     assert _reasons(raw, "raw_product.events") == [("101", "missing user")]
@@ -193,3 +201,28 @@ def test_incremental_events_quarantine_stays_whole_across_runs(raw):
     accounting = _account(raw, recompute_from="2026-02-01")
     assert accounting["raw_product.events"] == (4, 0, 4, 2, 2, 0)
     assert _reasons(raw, "raw_product.events") == [("2", "missing user"), ("3", "missing occurred_at")]
+
+
+def test_corrected_event_leaves_the_quarantine(raw):
+    insert_raw(raw, "raw_product.events", {"id": 7, "workspace_id": 1, "event_name": "report_create",
+                                          "occurred_at": "2026-02-10 11:00:00"})
+    _account(raw)
+    assert _reasons(raw, "raw_product.events") == [("7", "missing user")]
+    # The source sends the event again with its user; an incremental run reads February only.
+    insert_event(raw, 7, workspace_id=1, user_id=10, occurred_at="2026-02-10 11:00:00")
+    raw.execute("update raw_product.events set _airbyte_extracted_at = '2026-02-11' where user_id is not null")
+    accounting = _account(raw, recompute_from="2026-02-01")
+    assert _reasons(raw, "raw_product.events") == []
+    assert accounting["raw_product.events"] == (2, 1, 1, 1, 0, 0)
+
+
+def test_deleted_raw_event_leaves_the_quarantine(raw):
+    insert_event(raw, 1, workspace_id=1, user_id=10, occurred_at="2026-02-10 10:00:00")
+    insert_raw(raw, "raw_product.events", {"id": 2, "workspace_id": 1, "event_name": "report_create",
+                                          "occurred_at": "2026-01-05 11:00:00"})
+    _account(raw)
+    raw.execute("delete from raw_product.events where id = 2")
+    # The run reads February only, so it never sees the January row again.
+    accounting = _account(raw, recompute_from="2026-02-01")
+    assert _reasons(raw, "raw_product.events") == []
+    assert accounting["raw_product.events"] == (1, 0, 1, 1, 0, 0)

@@ -20,8 +20,9 @@ a usable row), ``_record_key``, ``_raw_id`` and ``_extracted_at``. In the same t
 operator writes the rejected rows to ``staging.quarantine`` and only the usable rows, without
 the bookkeeping columns, to ``target``, so a row is either staged or quarantined, never lost.
 With ``table`` the source's whole quarantine partition is replaced. With ``partition`` (an
-incremental model) the quarantine rows of the raw rows the run rejected are replaced: raw
-tables are append-only and a reason depends only on its row, so a rejected row stays rejected.
+incremental model) the quarantine rows of the raw rows and records the run read are replaced,
+and those whose raw row no longer exists are removed; the others stay, because a reason
+depends only on its raw row and the row is outside the part of the table the run read.
 """
 
 from __future__ import annotations
@@ -39,6 +40,8 @@ _BIND_NAME = re.compile(r"^[a-z_][a-z0-9_]*$")
 MATERIALIZATIONS = ("table", "partition", "script")
 QUARANTINE_TABLE = "staging.quarantine"
 QUARANTINE_COLUMNS = ("_rejection_reason", "_record_key", "_raw_id", "_extracted_at")
+# The _record_key of a row without its business key (see sql/macros/staging.sql).
+KEYLESS_RECORD = "missing key"
 
 
 class SqlTransformError(RuntimeError):
@@ -272,11 +275,31 @@ def _split_quarantine(cur, source_table: str, materialization: str) -> dict[str,
     if materialization == "table":
         cur.execute(f"delete from {QUARANTINE_TABLE} where source_table = %(source_table)s", names)
     else:
+        # An incremental model reads only part of the raw table, so only the quarantine rows it
+        # decides again are replaced: those of the raw rows it read, and those of every record
+        # it read a row of (a corrected version supersedes a rejected one).
         cur.execute(
-            f"delete from {QUARANTINE_TABLE} where source_table = %(source_table)s and raw_id in "
-            "(select _raw_id::text from _model where _rejection_reason is not null)",
-            names,
+            f"""
+            delete from {QUARANTINE_TABLE}
+            where source_table = %(source_table)s and (
+                raw_id in (select _raw_id::text from _model)
+                or record_key in (select _record_key::text from _model where _record_key <> %(keyless)s)
+            )
+            """,
+            {**names, "keyless": KEYLESS_RECORD},
         )
+        # Raw rows can also disappear (a full-refresh sync, a manual delete): their quarantine
+        # rows go too, when the raw table has Airbyte's raw id column.
+        if _has_column(cur, source_table, "_airbyte_raw_id"):
+            cur.execute(
+                f"""
+                delete from {QUARANTINE_TABLE} as quarantined
+                where quarantined.source_table = %(source_table)s and not exists (
+                    select 1 from {source_table} as raw where raw._airbyte_raw_id::text = quarantined.raw_id
+                )
+                """,
+                names,
+            )
     cur.execute(f"insert into {QUARANTINE_TABLE} {rejected}", names)
     reasons = dict(
         cur.execute(
@@ -291,6 +314,14 @@ def _split_quarantine(cur, source_table: str, materialization: str) -> dict[str,
     cur.execute("drop table _model")
     cur.execute("alter table _usable rename to _model")
     return reasons
+
+
+def _has_column(cur, table: str, column: str) -> bool:
+    return cur.execute(
+        "select exists (select 1 from pg_attribute where attrelid = to_regclass(%s) and attname = %s "
+        "and not attisdropped)",
+        (table, column),
+    ).fetchone()[0]
 
 
 def _check_same_columns(cur, target: str) -> None:

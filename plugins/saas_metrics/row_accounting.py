@@ -1,0 +1,39 @@
+"""Log where the raw rows of a daily run went, from analytics.row_accounting.
+
+The quality gate blocks on the total of unaccounted rows; this log names the sources, so
+on-call sees which staging model dropped or duplicated rows.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+
+log = logging.getLogger(__name__)
+
+COLUMNS = ("raw_rows", "collapsed_rows", "staged_rows", "quarantined_rows", "unaccounted_rows")
+
+
+def report_row_accounting(conn, as_of: dt.datetime) -> dict[str, dict[str, int]]:
+    """Log one line per source of the run ending at `as_of` and return the counts per source.
+
+    Raises ValueError when the run has no accounting rows.
+    """
+    rows = conn.execute(
+        f"select source_table, {', '.join(COLUMNS)} from analytics.row_accounting "
+        "where as_of = %s order by source_table",
+        (as_of,),
+    ).fetchall()
+    if not rows:
+        raise ValueError(f"analytics.row_accounting has no rows for the run ending {as_of.isoformat()}")
+    report = {}
+    for source, *counts in rows:
+        report[source] = dict(zip(COLUMNS, counts, strict=True))
+        raw, collapsed, staged, quarantined, unaccounted = counts
+        line = "%s: %d raw rows = %d collapsed + %d staged + %d quarantined + %d unaccounted"
+        if unaccounted:
+            log.warning(line + " (a staging model %s rows)", source, raw, collapsed, staged, quarantined, unaccounted,
+                        "dropped" if unaccounted > 0 else "duplicated")
+        else:
+            log.info(line, source, raw, collapsed, staged, quarantined, unaccounted)
+    return report
