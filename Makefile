@@ -9,7 +9,7 @@ STAMP := $(VENV)/.installed-$(shell cat requirements.txt requirements-dev.txt co
 
 export PYTHONPATH := $(CURDIR):$(CURDIR)/plugins
 
-.PHONY: demo test lint ui warehouse-stop install clean
+.PHONY: demo test lint ui warehouse-uri warehouse-stop install clean
 
 install: $(STAMP)
 
@@ -36,6 +36,9 @@ lint: $(STAMP)
 
 ui: $(STAMP)
 	@$(BIN)/python -m saas_metrics.cli ui $(ARGS)
+
+warehouse-uri: $(STAMP)
+	@$(BIN)/python -m saas_metrics.cli warehouse uri
 
 warehouse-stop: $(STAMP)
 	@$(BIN)/python -m saas_metrics.cli warehouse stop

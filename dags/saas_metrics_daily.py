@@ -47,11 +47,10 @@ Backfill from the CLI with `airflow backfill create --dag-id saas_metrics_daily 
 
 from __future__ import annotations
 
-import pendulum
 from airflow.sdk import DAG, CronDataIntervalTimetable, Param, TaskGroup, chain, task
 
 from saas_metrics.config import load_metrics_config
-from saas_metrics.dag_defaults import default_args
+from saas_metrics.dag_defaults import DAILY_START_DATE, default_args
 from saas_metrics.ingestion import build_ingestion_group, load_sources
 from saas_metrics.models import (
     EXTRACTED_UNTIL,
@@ -72,7 +71,7 @@ with DAG(
     dag_id="saas_metrics_daily",
     description="Canonical MRR, ARR and movements from the raw sources, every day",
     schedule=CronDataIntervalTimetable("0 7 * * *", timezone="UTC"),
-    start_date=pendulum.datetime(2026, 1, 1, tz="UTC"),
+    start_date=DAILY_START_DATE,
     catchup=False,
     max_active_runs=1,
     template_searchpath=[str(SQL_DIR)],
@@ -80,7 +79,7 @@ with DAG(
     params={
         "demo_seed": Param(42, type="integer", description="Seed of the demo data generator"),
         "demo_scale": Param(
-            1.0, type="number", exclusiveMinimum=0, maximum=20, description="Size of the demo company"
+            1.0, type="number", minimum=0.01, maximum=20, description="Size of the demo company"
         ),
         "demo_history_start": Param(
             "auto",

@@ -10,12 +10,17 @@ from saas_metrics.cli import main
 @pytest.mark.parametrize(
     ("arguments", "message"),
     [
-        (["--scale", "0"], "must be above 0 and at most 20"),
-        (["--scale", "-1"], "must be above 0 and at most 20"),
+        (["--scale", "0"], "must be between 0.01 and 20"),
+        (["--scale", "-1"], "must be between 0.01 and 20"),
+        (["--scale", "1e-9"], "must be between 0.01 and 20"),
         (["--scale", "lots"], "expected a number"),
+        (["--seed", "-1"], "must not be negative"),
+        (["--seed", "1.5"], "expected a whole number"),
         (["--date", "2026-13-40"], "expected YYYY-MM-DD"),
+        (["--date", "1999-02-01"], "the daily DAG's first interval ends on 2026-01-02"),
         (["--history-start", "2025-01-15"], "must be the first day of a month"),
         (["--history-start", "yesterday"], "expected YYYY-MM-01 or auto"),
+        (["--history-start", "2026-12-01", "--date", "2026-11-30"], "it must be before --date 2026-11-30"),
     ],
 )
 def test_demo_rejects_bad_options(arguments, message, capsys):
@@ -48,3 +53,24 @@ def test_user_warehouse_is_never_emptied(monkeypatch, tmp_path, capsys):
     cli.reset_demo_warehouse_if_options_changed({"seed": 1}, user_warehouse=True)
     assert recreated == []
     assert "is not emptied" in capsys.readouterr().err
+
+
+def test_demo_echoes_whole_gate_message(monkeypatch, tmp_path, capsys):
+    import sys
+
+    from saas_metrics import cli
+
+    lines = [
+        "some task log line",
+        "saas_metrics.operators.quality_gate.QualityGateBlocked: Quality gate blocked publication: 2 blocking results",
+        "- analytics.row_accounting / every_raw_row_accounted_for (critical): failed; value 2",
+        "- analytics.mrr_monthly / mrr_bridge_holds (critical): failed; value 1",
+        "Every result of this run is in analytics.data_quality_results.",
+        "- an unrelated list item",
+    ]
+    script = f"print({chr(10).join(lines)!r})"
+    monkeypatch.setattr(cli, "airflow_command", lambda *args: [sys.executable, "-c", script])
+    cli.run_daily_dag({}, cli.datetime(2026, 3, 1, 7, tzinfo=cli.UTC), {}, tmp_path / "run.log")
+    echoed = capsys.readouterr().out.splitlines()
+    assert echoed == [f"    {line}" for line in lines[1:4]]
+    assert (tmp_path / "run.log").read_text().splitlines() == lines

@@ -85,6 +85,7 @@ def run_daily_dag(env: dict[str, str], logical_date: datetime, conf: dict, log_p
     log_path.parent.mkdir(parents=True, exist_ok=True)
     started = time.monotonic()
     task_ids: dict[str, str] = {}
+    echoing_error = False
     with log_path.open("w") as log_file, subprocess.Popen(
         command, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
     ) as process:
@@ -98,8 +99,16 @@ def run_daily_dag(env: dict[str, str], logical_date: datetime, conf: dict, log_p
                 elapsed = time.monotonic() - started
                 task = task_ids[finished_task["ti_id"]]
                 print(f"    [{elapsed:6.1f} s] {task:<55} {finished_task['state']}", flush=True)
-            elif line.startswith(("saas_metrics.", "psycopg.", "airflow.exceptions.")) or "Error:" in line[:80]:
+            elif (
+                line.startswith(("saas_metrics.", "psycopg.", "airflow.exceptions.", "airflow.sdk.exceptions."))
+                or "Error:" in line[:80]
+                # The lines of a multi-line error message, such as the quality gate's list of checks.
+                or (echoing_error and line.startswith("- "))
+            ):
+                echoing_error = True
                 print(f"    {line.rstrip()}", flush=True)
+                continue
+            echoing_error = False
     return process.returncode
 
 
@@ -201,14 +210,38 @@ def board_report_step() -> int:
 
 
 def demo_scale(value: str) -> float:
-    """argparse type of --scale: a number above 0 and at most 20, as the DAG's Param allows."""
+    """argparse type of --scale: a number from 0.01 to 20, as the DAG's Param allows."""
     try:
         scale = float(value)
     except ValueError as error:
         raise argparse.ArgumentTypeError(f"invalid scale {value!r}: expected a number such as 0.2") from error
-    if not 0 < scale <= 20:
-        raise argparse.ArgumentTypeError(f"invalid scale {value}: it must be above 0 and at most 20")
+    if not 0.01 <= scale <= 20:
+        raise argparse.ArgumentTypeError(f"invalid scale {value}: it must be between 0.01 and 20")
     return scale
+
+
+def demo_seed(value: str) -> int:
+    """argparse type of --seed: a non-negative integer."""
+    try:
+        seed = int(value)
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(f"invalid seed {value!r}: expected a whole number such as 42") from error
+    if seed < 0:
+        raise argparse.ArgumentTypeError(f"invalid seed {value}: it must not be negative")
+    return seed
+
+
+def check_demo_dates(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
+    """Reject a --date before the daily DAG's first interval, or not after --history-start."""
+    from saas_metrics.dag_defaults import DAILY_START_DATE
+
+    if args.date is None:
+        return
+    first_day = DAILY_START_DATE.date() + timedelta(days=1)
+    if args.date < first_day.isoformat():
+        parser.error(f"invalid date {args.date}: the daily DAG's first interval ends on {first_day}")
+    if args.history_start != "auto" and args.history_start >= args.date:
+        parser.error(f"invalid history start {args.history_start}: it must be before --date {args.date}")
 
 
 def demo_date(value: str) -> str:
@@ -254,7 +287,12 @@ def reset_demo_warehouse_if_options_changed(settings: dict, *, user_warehouse: b
                 file=sys.stderr,
             )
         else:
-            step(f"Demo options changed since the last run ({previous}): starting from an empty warehouse")
+            step(
+                "No record of the demo options the warehouse holds: starting from an empty warehouse"
+                if previous == "unknown"
+                else f"Demo options changed (last run: {previous}; this run: {settings}): "
+                "starting from an empty warehouse"
+            )
             recreate_embedded_database()
     settings_file.parent.mkdir(parents=True, exist_ok=True)
     settings_file.write_text(json.dumps(settings))
@@ -357,9 +395,9 @@ def main(argv: list[str] | None = None) -> int:
         "--scale",
         type=demo_scale,
         default=1.0,
-        help="size of the demo company, above 0 and at most 20 (1.0: ~4,200 customers)",
+        help="size of the demo company, from 0.01 to 20 (1.0: ~4,200 customers)",
     )
-    demo.add_argument("--seed", type=int, default=42, help="seed of the demo data generator")
+    demo.add_argument("--seed", type=demo_seed, default=42, help="seed of the demo data generator (0 or more)")
     demo.add_argument("--date", type=demo_date, help="run the interval ending at 07:00 UTC on this date (YYYY-MM-DD)")
     demo.add_argument(
         "--history-start",
@@ -378,6 +416,8 @@ def main(argv: list[str] | None = None) -> int:
     warehouse.set_defaults(handler=command_warehouse)
 
     args = parser.parse_args(argv)
+    if args.command == "demo":
+        check_demo_dates(parser, args)
     return args.handler(args)
 
 

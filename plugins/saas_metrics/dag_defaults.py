@@ -8,6 +8,8 @@ from typing import Any
 import pendulum
 
 OWNER = "data-platform"
+# First data interval of the daily and board DAGs: a run for an earlier day has no tasks.
+DAILY_START_DATE = pendulum.datetime(2026, 1, 1, tz="UTC")
 
 
 def default_args(*, retry_delay_minutes: int = 5, notify_failures: bool = False) -> dict[str, Any]:
