@@ -32,10 +32,11 @@ STATE_TABLE = "analytics.pipeline_state"
 WATERMARKS_KEY = "extraction_watermarks"
 CONVENTIONS_KEY = "conventions_fingerprint"
 
-# The inputs of the incremental models fall into domains, and each model recomputes from the
-# earliest change among the domains it reads (see saas_metrics.models.sql_model), so that a
-# late product event does not recompute MRR, nor a late invoice line the product metrics.
-# "accounts" is the link of product workspaces to Stripe customers, which only segments read.
+# The inputs of the incremental models fall into domains. Each model recomputes from the
+# earliest change among the domains it reads (see saas_metrics.models.sql_model), so a late
+# product event does not recompute MRR, and a late invoice line does not recompute product
+# metrics. "accounts" is the link of product workspaces to Stripe customers, which only
+# segments read.
 DOMAINS = ("billing", "product", "accounts", "costs")
 
 

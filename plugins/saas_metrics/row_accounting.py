@@ -1,7 +1,7 @@
 """Log where the raw rows of a daily run went, from analytics.row_accounting.
 
-The quality gate blocks on the total of unaccounted rows; this log names the sources, so
-on-call sees which staging model dropped or duplicated rows.
+The quality gate blocks on the total of unaccounted rows. This log names the sources, so that
+on-call can tell which staging model dropped or duplicated rows.
 """
 
 from __future__ import annotations
