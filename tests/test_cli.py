@@ -27,7 +27,9 @@ def test_demo_rejects_bad_options(arguments, message, capsys):
     with pytest.raises(SystemExit) as exit_info:
         main(["demo", *arguments])
     assert exit_info.value.code == 2
-    assert message in capsys.readouterr().err
+    error = capsys.readouterr().err
+    assert message in error
+    assert "saas_metrics demo: error:" in error
 
 
 def test_demo_settings_change_empties_embedded_warehouse(monkeypatch, tmp_path):

@@ -417,7 +417,7 @@ def main(argv: list[str] | None = None) -> int:
 
     args = parser.parse_args(argv)
     if args.command == "demo":
-        check_demo_dates(parser, args)
+        check_demo_dates(demo, args)
     return args.handler(args)
 
 

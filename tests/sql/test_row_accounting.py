@@ -226,3 +226,31 @@ def test_deleted_raw_event_leaves_the_quarantine(raw):
     accounting = _account(raw, recompute_from="2026-02-01")
     assert _reasons(raw, "raw_product.events") == []
     assert accounting["raw_product.events"] == (1, 0, 1, 1, 0, 0)
+
+
+def test_report_names_the_unaccounted_source(raw, caplog):
+    from saas_metrics.row_accounting import report_row_accounting
+
+    _fill_every_source(raw)
+    _account(raw)
+    raw.execute("delete from staging.segment_tracks")
+    raw.commit()
+    run_models(raw, AS_OF, only={"row_accounting"})
+    with caplog.at_level("INFO", logger="saas_metrics.row_accounting"):
+        report = report_row_accounting(raw, AS_OF)
+    assert report["raw_segment.tracks"]["unaccounted_rows"] == 1
+    assert report["raw_stripe.customers"]["unaccounted_rows"] == 0
+    assert len(report) == 13
+    warnings = [record.getMessage() for record in caplog.records if record.levelname == "WARNING"]
+    assert warnings == [
+        "raw_segment.tracks: 4 raw rows, 1 collapsed; 3 records = 0 staged + 2 quarantined + 1 unaccounted "
+        "(a staging model dropped rows)"
+    ]
+
+
+def test_report_without_accounting_rows_fails(raw):
+    from saas_metrics.row_accounting import report_row_accounting
+
+    _account(raw)
+    with pytest.raises(ValueError, match="has no rows for the run ending 2026-03-02"):
+        report_row_accounting(raw, AS_OF + dt.timedelta(days=1))
