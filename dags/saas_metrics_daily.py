@@ -26,7 +26,8 @@ the demo company as of the interval end and replaces the raw tables.
 - a staging or core model failed: the model's transaction was rolled back, so its table
   still holds the previous run's rows. Fix the cause and clear the task.
 - `customer_mrr_monthly` failed with "Missing FX rate": add the rate for that currency and
-  month to `raw_finance.fx_rates_monthly`, then clear the task.
+  month to `raw_finance.fx_rates_monthly`, or, when the month has two different rates (both
+  are in `staging.quarantine`), delete the wrong one; then clear the task.
 - rows in `staging.quarantine`: each has its source table, key and reason; the warning
   `rows_quarantined` counts them. `analytics.row_accounting` shows per source and run where
   every raw row went; the gate blocks when `every_raw_row_accounted_for` is not 0 (a staging
