@@ -121,18 +121,22 @@ class AirflowServices:
         assert result.returncode == 0, f"airflow {' '.join(args)} failed:\n{result.stdout}\n{result.stderr}"
         return result
 
+    def _start_component(self, *component: str) -> subprocess.Popen:
+        log = (self.home / f"{component[0]}.log").open("a")
+        process = subprocess.Popen(
+            [str(Path(sys.executable).with_name("airflow")), *component],
+            env=self.env, stdout=log, stderr=subprocess.STDOUT,
+        )
+        self.processes.append(process)
+        return process
+
     def start(self) -> None:
         self.home.mkdir(parents=True, exist_ok=True)
         self.airflow("db", "migrate")
         self.airflow("dags", "reserialize")
-        for component in (["scheduler"], ["dag-processor"], ["api-server", "--port", str(self.port)]):
-            log = (self.home / f"{component[0]}.log").open("w")
-            self.processes.append(
-                subprocess.Popen(
-                    [str(Path(sys.executable).with_name("airflow")), *component],
-                    env=self.env, stdout=log, stderr=subprocess.STDOUT,
-                )
-            )
+        self.scheduler = self._start_component("scheduler")
+        self._start_component("dag-processor")
+        self._start_component("api-server", "--port", str(self.port))
         deadline = time.monotonic() + 120
         while time.monotonic() < deadline:
             try:
@@ -152,6 +156,23 @@ class AirflowServices:
                 process.kill()
 
     def backfill(self, *extra: str) -> None:
+        """Create a backfill while the scheduler is stopped, then start the scheduler again.
+
+        SQLite lets one process write at a time. A scheduler writing while `backfill create`
+        reads and then writes in one transaction can fail that transaction at once with
+        "database is locked", whatever the busy timeout, after part of the backfill was written.
+        """
+        self.scheduler.terminate()
+        self.scheduler.wait(timeout=60)
+        self.processes.remove(self.scheduler)
+        try:
+            self._create_backfill(*extra)
+        finally:
+            # The stopped scheduler's log server can outlive it for a while: use another port.
+            self.env["AIRFLOW__LOGGING__WORKER_LOG_SERVER_PORT"] = str(_free_port())
+            self.scheduler = self._start_component("scheduler")
+
+    def _create_backfill(self, *extra: str) -> None:
         arguments = [
             "backfill", "create", "--dag-id", "saas_metrics_daily",
             "--from-date", BACKFILL_FROM, "--to-date", BACKFILL_TO,
