@@ -107,9 +107,9 @@ class RecomputePlan:
     open_month: str
     is_full_rebuild: bool
     recompute_from_by_domain: dict[str, str] = field(default_factory=dict)
-    # Staging reads, and the row accounting counts, only raw rows extracted up to this instant
-    # (the warehouse clock when the plan was made, or the interval end if later), so a sync
-    # landing during the run is left whole to the next run instead of being half processed.
+    # Staging reads, and the row accounting counts, only raw rows extracted up to this instant:
+    # the warehouse clock when the plan was made, or the interval end if that is later. A sync
+    # landing during the run is then left whole to the next run instead of half processed.
     extracted_until: str = "infinity"
     reasons: list[str] = field(default_factory=list)
     watermarks_seen: dict[str, str] = field(default_factory=dict)

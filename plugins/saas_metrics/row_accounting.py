@@ -31,7 +31,7 @@ def report_row_accounting(conn, as_of: dt.datetime) -> dict[str, dict[str, int]]
         report[source] = dict(zip(COLUMNS, counts, strict=True))
         raw, collapsed, records, staged, quarantined, unaccounted = counts
         # Subscriptions count item versions as records, so raw rows less collapsed ones need not
-        # equal the records; only the second sum is an identity for every source.
+        # equal the records. Only the sum after the records is an identity for every source.
         line = "%s: %d raw rows, %d collapsed; %d records = %d staged + %d quarantined + %d unaccounted"
         values = (source, raw, collapsed, records, staged, quarantined, unaccounted)
         if unaccounted:

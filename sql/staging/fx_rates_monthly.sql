@@ -1,7 +1,7 @@
 -- Monthly FX rates to USD as finance maintains them, one row per month and currency. Copies of
 -- the same rate count once. A rate that is missing, not positive or for an unknown currency
--- is quarantined, and so is every rate of a month and currency that has two different ones:
--- the engine then stops with "Missing FX rate" for that month rather than pick one of them.
+-- is quarantined, and so is every rate of a month and currency that has two different ones.
+-- The engine then stops with "Missing FX rate" for that month rather than pick one of them.
 -- raw_finance is a finance-maintained table, not an Airbyte stream, so its rows carry no raw id.
 with source as (
     select

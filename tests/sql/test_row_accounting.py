@@ -222,7 +222,7 @@ def test_deleted_raw_event_leaves_the_quarantine(raw):
                                           "occurred_at": "2026-01-05 11:00:00"})
     _account(raw)
     raw.execute("delete from raw_product.events where id = 2")
-    # The run reads February only, so it never sees the January row again.
+    # The run reads February only, so it never reads the January row again.
     accounting = _account(raw, recompute_from="2026-02-01")
     assert _reasons(raw, "raw_product.events") == []
     assert accounting["raw_product.events"] == (1, 0, 1, 1, 0, 0)

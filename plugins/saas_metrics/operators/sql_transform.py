@@ -275,9 +275,9 @@ def _split_quarantine(cur, source_table: str, materialization: str) -> dict[str,
     if materialization == "table":
         cur.execute(f"delete from {QUARANTINE_TABLE} where source_table = %(source_table)s", names)
     else:
-        # An incremental model reads only part of the raw table, so only the quarantine rows it
-        # decides again are replaced: those of the raw rows it read, and those of every record
-        # it read a row of (a corrected version supersedes a rejected one).
+        # An incremental model reads only part of the raw table, so it replaces only the
+        # quarantine rows it decides again. These are the rows of the raw rows it read and of
+        # every record it read a row of, because a corrected version supersedes a rejected one.
         cur.execute(
             f"""
             delete from {QUARANTINE_TABLE}
