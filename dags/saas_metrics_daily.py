@@ -56,6 +56,7 @@ from saas_metrics.ingestion import build_ingestion_group, load_sources
 from saas_metrics.models import (
     EXTRACTED_UNTIL,
     MONTH_WINDOW_FILTER,
+    changed_since_template,
     day_window_filter,
     quarantine_model,
     sql_model,
@@ -178,20 +179,33 @@ with DAG(
 
         chain(currencies, fx_rates)
         sql_model("staging/stripe_customers.sql", config=CONFIG, quarantine_source="raw_stripe.customers")
-        invoices = sql_model("staging/stripe_invoices.sql", config=CONFIG, quarantine_source="raw_stripe.invoices")
+        invoices = sql_model(
+            "staging/stripe_invoices.sql",
+            config=CONFIG,
+            quarantine_source="raw_stripe.invoices",
+            merge_key="invoice_id",
+        )
         invoice_lines = sql_model(
-            "staging/stripe_invoice_line_items.sql", config=CONFIG, quarantine_source="raw_stripe.invoice_line_items"
+            "staging/stripe_invoice_line_items.sql",
+            config=CONFIG,
+            quarantine_source="raw_stripe.invoice_line_items",
+            merge_key="invoice_line_id",
+            parameters={"invoices_changed_since": changed_since_template("raw_stripe.invoices")},
         )
         history_lines = sql_model("staging/stripe_invoice_lines_for_history.sql", config=CONFIG)
         chain(currencies, invoices, invoice_lines, history_lines)
 
     with TaskGroup("stage_crm_and_support") as stage_crm_and_support:
-        sql_model("staging/segment_tracks.sql", config=CONFIG, quarantine_source="raw_segment.tracks")
+        sql_model(
+            "staging/segment_tracks.sql", config=CONFIG, quarantine_source="raw_segment.tracks", merge_key="message_id"
+        )
         sql_model("staging/salesforce_accounts.sql", config=CONFIG, quarantine_source="raw_salesforce.account")
         sql_model(
             "staging/salesforce_opportunities.sql", config=CONFIG, quarantine_source="raw_salesforce.opportunity"
         )
-        sql_model("staging/zendesk_tickets.sql", config=CONFIG, quarantine_source="raw_zendesk.tickets")
+        sql_model(
+            "staging/zendesk_tickets.sql", config=CONFIG, quarantine_source="raw_zendesk.tickets", merge_key="ticket_id"
+        )
 
     subscription_states = sql_model("core/subscription_item_states.sql", config=CONFIG)
 

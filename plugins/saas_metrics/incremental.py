@@ -10,9 +10,16 @@ late product event reopens product metrics but not MRR. The plan is logged with 
 each incremental model receives the bound parameter `recompute_from`, the earliest first
 month of the domains it reads, and writes only the months from there to the open month.
 
+The staging models of the largest raw tables merge (see MERGED_SOURCES): the plan gives each
+of them `changed_since`, the instant after which its records changed, and the model restages
+only the records with a raw row extracted later. The plan rebuilds such a table in full
+(`changed_since` = -infinity) on a full rebuild, on its first run, and when its raw table lost
+rows since the last run.
+
 Watermarks (the latest `_airbyte_extracted_at` seen per raw table) are stored in
 analytics.pipeline_state by the last task of a successful run, so a failed run is planned
-again from the same point."""
+again from the same point. The plan also indexes `_airbyte_extracted_at` of the raw tables it
+reads, and the key of the merged ones, so that finding the new rows does not read the history."""
 
 from __future__ import annotations
 
@@ -30,6 +37,9 @@ log = logging.getLogger(__name__)
 FULL_HISTORY_START = dt.date(1970, 1, 1)
 STATE_TABLE = "analytics.pipeline_state"
 WATERMARKS_KEY = "extraction_watermarks"
+# What the merged staging tables hold: the watermarks of the last successful run, as they
+# were (they go back when a raw table was reloaded with fewer rows).
+STAGING_WATERMARKS_KEY = "staging_watermarks"
 CONVENTIONS_KEY = "conventions_fingerprint"
 
 # The inputs of the incremental models fall into domains. Each model recomputes from the
@@ -100,6 +110,26 @@ TRACKED_SOURCES: tuple[TrackedSource, ...] = (
 )
 
 
+@dataclass(frozen=True)
+class MergedSource:
+    """A raw table whose staging model merges the records that changed (materialization merge)."""
+
+    table: str
+    key: str
+    staged_table: str
+
+
+MERGED_SOURCES: tuple[MergedSource, ...] = (
+    MergedSource("raw_stripe.invoices", "id", "staging.stripe_invoices"),
+    MergedSource("raw_stripe.invoice_line_items", "id", "staging.stripe_invoice_line_items"),
+    MergedSource("raw_segment.tracks", "id", "staging.segment_tracks"),
+    MergedSource("raw_zendesk.tickets", "id", "staging.zendesk_tickets"),
+)
+# A merge also reads again the rows extracted this long before the last run's watermark: a
+# sync running during that run may have committed rows stamped earlier after the run read.
+LATE_COMMIT_LOOKBACK = dt.timedelta(days=1)
+
+
 @dataclass
 class RecomputePlan:
     # The earliest month any domain recomputes; recompute_from_by_domain has each domain's.
@@ -111,6 +141,9 @@ class RecomputePlan:
     # the warehouse clock when the plan was made, or the interval end if that is later. A sync
     # landing during the run is then left whole to the next run instead of half processed.
     extracted_until: str = "infinity"
+    # Per merged raw table: the extraction instant after which its records are restaged, or
+    # -infinity to rebuild its staging table.
+    changed_since: dict[str, str] = field(default_factory=dict)
     reasons: list[str] = field(default_factory=list)
     watermarks_seen: dict[str, str] = field(default_factory=dict)
     conventions_fingerprint: str = ""
@@ -140,6 +173,34 @@ def month_start(instant: dt.datetime, time_zone: str) -> dt.date:
 
 def _table_exists(conn, table: str) -> bool:
     return conn.execute("select to_regclass(%s) is not null", (table,)).fetchone()[0]
+
+
+def index_raw_tables(conn) -> None:
+    """Index the extraction time of the raw tables the plan reads, and the key of merged ones.
+
+    The first run on an existing table builds the index; later runs find it.
+    """
+    indexes = [(source.table, "_airbyte_extracted_at") for source in TRACKED_SOURCES]
+    indexes += [(source.table, column) for source in MERGED_SOURCES for column in ("_airbyte_extracted_at", source.key)]
+    for table, column in dict.fromkeys(indexes):
+        if _table_exists(conn, table):
+            name = f"{table.split('.')[1]}_{column.strip('_')}_idx"
+            conn.execute(f"create index if not exists {name} on {table} ({column})")
+
+
+def _changed_since(conn, source: MergedSource, seen: dict, staged: dict, is_full: bool) -> tuple[str, str | None]:
+    """Return (changed_since, reason for a rebuild or None) for a merged source."""
+    if is_full:
+        return "-infinity", None
+    if not _table_exists(conn, source.staged_table) or source.table not in staged:
+        return "-infinity", f"{source.staged_table} is built in full: no earlier run staged it"
+    last = dt.datetime.fromisoformat(staged[source.table])
+    if source.table not in seen or dt.datetime.fromisoformat(seen[source.table]) < last:
+        return "-infinity", (
+            f"{source.staged_table} is built in full: {source.table} has no rows extracted at the last "
+            f"run's watermark {last.isoformat()} any more (reloaded or deleted)"
+        )
+    return (last - LATE_COMMIT_LOOKBACK).isoformat(), None
 
 
 def _read_state(conn, key: str):
@@ -177,15 +238,18 @@ def plan_recompute(
     elif _read_state(conn, CONVENTIONS_KEY) != fingerprint:
         is_full, reasons = True, ["metric conventions changed since the last run"]
 
+    index_raw_tables(conn)
     seen = {}
+    for table in dict.fromkeys([source.table for source in TRACKED_SOURCES + MERGED_SOURCES]):
+        if _table_exists(conn, table):
+            seen_max = conn.execute(f"select max(_airbyte_extracted_at) from {table}").fetchone()[0]
+            if seen_max is not None:
+                seen[table] = seen_max.isoformat()
+
     for source in TRACKED_SOURCES:
         table = source.table
         if not _table_exists(conn, table):
             continue
-        if table not in seen:
-            seen_max = conn.execute(f"select max(_airbyte_extracted_at) from {table}").fetchone()[0]
-            if seen_max is not None:
-                seen[table] = seen_max.isoformat()
         if is_full:
             continue
         # A table that was empty at the last successful run has no watermark: all its rows are new.
@@ -246,6 +310,13 @@ def plan_recompute(
             by_domain["billing"] = changed_month
             reasons.append(f"FX rates changed from {changed_month:%Y-%m}")
 
+    staged = _read_state(conn, STAGING_WATERMARKS_KEY) or {}
+    changed_since = {}
+    for source in MERGED_SOURCES:
+        changed_since[source.table], rebuild = _changed_since(conn, source, seen, staged, is_full)
+        if rebuild:
+            reasons.append(rebuild)
+
     if is_full:
         by_domain = dict.fromkeys(DOMAINS, FULL_HISTORY_START)
     recompute_from = min(by_domain.values())
@@ -257,6 +328,7 @@ def plan_recompute(
         is_full_rebuild=is_full,
         recompute_from_by_domain={domain: month.isoformat() for domain, month in by_domain.items()},
         extracted_until=extracted_until.isoformat(),
+        changed_since=changed_since,
         reasons=reasons,
         watermarks_seen=seen,
         conventions_fingerprint=fingerprint,
@@ -288,7 +360,16 @@ def save_pipeline_state(conn, plan: dict) -> None:
     merged = {
         table: max(value, stored.get(table, value)) for table, value in plan["watermarks_seen"].items()
     }
-    for key, value in ((WATERMARKS_KEY, merged), (CONVENTIONS_KEY, plan["conventions_fingerprint"])):
+    staging = {
+        source.table: plan["watermarks_seen"][source.table]
+        for source in MERGED_SOURCES
+        if source.table in plan["watermarks_seen"]
+    }
+    for key, value in (
+        (WATERMARKS_KEY, merged),
+        (STAGING_WATERMARKS_KEY, staging),
+        (CONVENTIONS_KEY, plan["conventions_fingerprint"]),
+    ):
         conn.execute(
             f"""
             insert into {STATE_TABLE} (state_key, state_value, updated_at) values (%s, %s::jsonb, now())

@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from saas_metrics.config import MetricsConfig
-from saas_metrics.incremental import DOMAINS
+from saas_metrics.incremental import DOMAINS, MERGED_SOURCES
 from saas_metrics.operators.sql_transform import SqlTransformOperator
 
 # The end of the run's data interval is the "now" of every model. Incremental models rewrite
@@ -35,6 +35,13 @@ def day_window_filter(column: str) -> str:
 EXTRACTED_UNTIL = "{{ ti.xcom_pull(task_ids='plan_recompute')['extracted_until'] }}"
 
 
+def changed_since_template(raw_table: str) -> str:
+    """Template of the plan's changed_since for a merged raw table (saas_metrics.incremental.MERGED_SOURCES)."""
+    if raw_table not in {source.table for source in MERGED_SOURCES}:
+        raise ValueError(f"{raw_table} is not a merged source; add it to saas_metrics.incremental.MERGED_SOURCES")
+    return "{{ ti.xcom_pull(task_ids='plan_recompute')['changed_since']['" + raw_table + "'] }}"
+
+
 def recompute_from_template(domains: Sequence[str]) -> str:
     """Template of the first month to rewrite for a model that reads `domains`: the earliest of theirs."""
     unknown = set(domains) - set(DOMAINS)
@@ -56,6 +63,7 @@ def sql_model(
     task_id: str | None = None,
     incremental: Sequence[str] = (),
     quarantine_source: str | None = None,
+    merge_key: str | None = None,
 ) -> SqlTransformOperator:
     """Create the task that runs sql/<path> and writes `target` (default: the path's layer.name).
 
@@ -67,7 +75,16 @@ def sql_model(
     `quarantine_source` names the raw table a staging model validates. Its rejected rows go to
     staging.quarantine, and the model gets the bound parameter `extracted_until` from the same
     plan, so that it reads only the raw rows the run's row accounting counts.
+
+    `merge_key` makes the model a merge (see saas_metrics.operators.sql_transform): the column
+    of `target` that identifies a record. The model restages the records of `quarantine_source`
+    with rows extracted after the bound parameter `changed_since`, the plan's instant for that
+    table, which must be one of saas_metrics.incremental.MERGED_SOURCES.
     """
+    if merge_key:
+        if not quarantine_source:
+            raise ValueError(f"{path}: a merge model needs quarantine_source, the raw table it merges from")
+        materialization = "merge"
     layer, name = path.removesuffix(".sql").split("/")[-2:]
     return SqlTransformOperator(
         task_id=task_id or name,
@@ -84,6 +101,8 @@ def sql_model(
         },
         params=params or {},
         quarantine_source=quarantine_source,
+        unique_key=merge_key,
+        changed_since=changed_since_template(quarantine_source) if merge_key else None,
     )
 
 

@@ -43,3 +43,19 @@
     ) as ranked
     where version_rank = 1 or {{ keyless or key ~ ' is null' }}
 {%- endmacro %}
+
+{#
+    For a merge model (see saas_metrics.operators.sql_transform): a predicate on `relation`'s
+    rows that is true for every row of a record with a row extracted after the bound instant
+    `since` (the plan's changed_since, -infinity when the table is rebuilt), and for each such
+    row without its key. Pass it as the `filter` of latest_rows.
+#}
+{% macro changed_records(relation, key, since='changed_since') -%}
+    {{ bind(since) }}::timestamptz = '-infinity'
+    or {{ key }} in (
+        select changed.{{ key }}
+        from {{ relation }} as changed
+        where changed._airbyte_extracted_at > {{ bind(since) }}::timestamptz
+    )
+    or {{ key }} is null and _airbyte_extracted_at > {{ bind(since) }}::timestamptz
+{%- endmacro %}

@@ -1,4 +1,4 @@
-{% from 'macros/staging.sql' import latest_rows, quarantine_columns with context %}
+{% from 'macros/staging.sql' import changed_records, latest_rows, quarantine_columns with context %}
 -- Stripe invoices, one row per invoice (the latest version), amounts in minor units. An
 -- invoice without an id or a customer, or in a currency staging.currencies does not list, is
 -- quarantined.
@@ -6,7 +6,8 @@ with source as (
     {{ latest_rows(
         'raw_stripe.invoices',
         'id',
-        'updated desc nulls last, _airbyte_extracted_at desc, _airbyte_raw_id asc'
+        'updated desc nulls last, _airbyte_extracted_at desc, _airbyte_raw_id asc',
+        filter=changed_records('raw_stripe.invoices', 'id')
     ) }}
 ),
 

@@ -47,8 +47,9 @@ def run_models(
 
     Models read the plan_recompute task's result from `plan` when given, else from a plan in
     which every domain recomputes from `recompute_from` (the default rewrites every month).
+    Merged staging tables are rebuilt unless the plan gives their `changed_since`.
     """
-    from saas_metrics.incremental import DOMAINS
+    from saas_metrics.incremental import DOMAINS, MERGED_SOURCES
     from saas_metrics.operators.sql_transform import run_transform
 
     plan = plan or {
@@ -56,6 +57,7 @@ def run_models(
         "recompute_from_by_domain": dict.fromkeys(DOMAINS, recompute_from),
         "extracted_until": "infinity",
     }
+    plan = {"changed_since": {source.table: "-infinity" for source in MERGED_SOURCES}, **plan}
 
     dag = daily_dag()
     results = {}
@@ -82,6 +84,8 @@ def run_models(
             partition_filter=rendered.partition_filter,
             parameters=parameters_with_overrides,
             quarantine_source=rendered.quarantine_source,
+            unique_key=rendered.unique_key,
+            changed_since=rendered.changed_since,
         )
     return results
 

@@ -226,3 +226,84 @@ def test_quarantine_source_must_name_a_table():
     )
     with pytest.raises(ValueError, match="quarantine_source must be a lowercase schema.table name"):
         operator._validate()
+
+
+# A merge model: every value is a record keyed by its absolute value, and the values given
+# are the records that changed.
+MERGE_MODEL = """
+    select
+        abs(value) as record,
+        value,
+        case when value < 0 then 'negative value ' || value end as _rejection_reason,
+        'key_' || abs(value) as _record_key,
+        'raw_' || value as _raw_id,
+        '2026-01-01T00:00:00Z'::timestamptz as _extracted_at
+    from unnest(%(values)s::int []) as value
+"""
+
+
+def _merge(conn, values, changed_since="2026-01-01T00:00:00+00:00", sql=MERGE_MODEL):
+    return run_transform(
+        conn,
+        sql=sql,
+        target="staging.records",
+        materialization="merge",
+        unique_key="record",
+        changed_since=changed_since,
+        parameters={"values": values},
+        quarantine_source="raw_test.records",
+    )
+
+
+def test_merge_replaces_only_the_changed_records(warehouse_db):
+    with warehouse_db.connect() as conn:
+        first = _merge(conn, [1, 2, -3, 4], changed_since="-infinity")
+        # Record 2 becomes rejected, record 3 becomes usable, record 5 is new; 1 and 4 did not change.
+        second = _merge(conn, [-2, 3, 5])
+    assert first["rows_written"] == 3 and first["rows_quarantined"] == 1
+    assert second == {
+        "rows_written": 2,
+        "rows_deleted": 1,
+        "rows_quarantined": 1,
+        "quarantine_reasons": {"negative value -2": 1},
+    }
+    assert warehouse_db.query("select record, value from staging.records order by 1") == [
+        (1, 1), (3, 3), (4, 4), (5, 5)
+    ]
+    assert warehouse_db.query("select record_key, reason from staging.quarantine") == [
+        ("key_2", "negative value -2")
+    ]
+
+
+def test_merge_since_minus_infinity_rebuilds_the_table(warehouse_db):
+    with warehouse_db.connect() as conn:
+        _merge(conn, [1, -2, 3], changed_since="-infinity")
+        result = _merge(conn, [3, 4], changed_since="-infinity")
+    assert result["rows_deleted"] == 2
+    assert warehouse_db.query("select record from staging.records order by 1") == [(3,), (4,)]
+    assert warehouse_db.query("select count(*) from staging.quarantine") == [(0,)]
+
+
+def test_merge_rerun_changes_nothing(warehouse_db):
+    with warehouse_db.connect() as conn:
+        _merge(conn, [1, 2, -3], changed_since="-infinity")
+        _merge(conn, [2, -3])
+        before = warehouse_db.query("select * from staging.records order by 1")
+        _merge(conn, [2, -3])
+    assert warehouse_db.query("select * from staging.records order by 1") == before == [(1, 1), (2, 2)]
+    assert warehouse_db.query("select raw_id from staging.quarantine") == [("raw_-3",)]
+
+
+def test_merge_rejects_duplicate_keys_and_writes_nothing(warehouse_db):
+    with warehouse_db.connect() as conn:
+        _merge(conn, [1, 2], changed_since="-infinity")
+        doubled = MERGE_MODEL.replace("%(values)s::int []", "%(values)s::int [] || %(values)s::int []")
+        with pytest.raises(SqlTransformError, match="one row per record, but the model returned 2 rows for 1 keys"):
+            _merge(conn, [1], sql=doubled)
+    assert warehouse_db.query("select record from staging.records order by 1") == [(1,), (2,)]
+
+
+def test_merge_needs_a_key_and_a_change_instant():
+    operator = SqlTransformOperator(task_id="bad", sql="select 1", target="staging.x", materialization="merge")
+    with pytest.raises(ValueError, match="'merge' needs changed_since and unique_key"):
+        operator._validate()

@@ -18,6 +18,7 @@ from helpers.models import (
     models_upstream_of,
     price,
     run_models,
+    unix,
 )
 from saas_metrics.config import load_metrics_config
 from saas_metrics.incremental import plan_recompute, save_pipeline_state
@@ -273,3 +274,139 @@ def test_incremental_product_and_cost_tables_equal_full_rebuild(raw):
     raw.commit()
     run_models(raw, DAY_TWO, only=ALL_INCREMENTAL_MODELS)
     assert _snapshot(raw, tables) == incremental
+
+
+MERGED_STAGING = models_upstream_of("stripe_invoice_line_items", "segment_tracks", "zendesk_tickets")
+MERGED_TABLES = (
+    "staging.stripe_invoices",
+    "staging.stripe_invoice_line_items",
+    "staging.segment_tracks",
+    "staging.zendesk_tickets",
+    "staging.quarantine",
+)
+
+
+def _insert_line(conn, line_id, invoice_id, extracted_at, **kwargs):
+    insert_invoice_line(conn, line_id=line_id, invoice_id=invoice_id, customer_id="c1", subscription_id="s1",
+                        period=("2026-03-01", "2026-04-01"), item_price=price(1000), **kwargs)
+    conn.execute("update raw_stripe.invoice_line_items set _airbyte_extracted_at = %s where id = %s",
+                 (extracted_at, line_id))
+    conn.execute("update raw_stripe.invoices set _airbyte_extracted_at = %s where id = %s and "
+                 "_airbyte_extracted_at = '2026-03-01T00:00:00Z'", (extracted_at, invoice_id))
+
+
+def _insert_track(conn, message_id, extracted_at, timestamp="2026-03-05T10:00:00Z"):
+    insert_raw(conn, "raw_segment.tracks", {"id": message_id, "event": "Page_Viewed", "timestamp": timestamp,
+                                            "_airbyte_extracted_at": extracted_at})
+
+
+def _insert_ticket(conn, ticket_id, extracted_at, updated_at, status):
+    insert_raw(conn, "raw_zendesk.tickets", {"id": ticket_id, "created_at": "2026-03-01T00:00:00Z",
+                                             "updated_at": updated_at, "status": status,
+                                             "_airbyte_extracted_at": extracted_at})
+
+
+def _merged_snapshot(conn):
+    snapshot = {
+        table: sorted(conn.execute(f"select * from {table}").fetchall(), key=repr) for table in MERGED_TABLES
+    }
+    conn.commit()
+    return snapshot
+
+
+def _assert_equals_full_rebuild(conn, as_of):
+    merged = _merged_snapshot(conn)
+    run_models(conn, as_of, only=MERGED_STAGING)
+    assert _merged_snapshot(conn) == merged
+
+
+@pytest.fixture
+def merged_day_one(raw):
+    _insert_line(raw, "il1", "in1", "2026-03-01T01:00:00Z")
+    _insert_line(raw, "il2", "in2", "2026-03-01T01:00:00Z")
+    _insert_track(raw, "m1", "2026-03-01T01:00:00Z")
+    _insert_ticket(raw, 1, "2026-03-01T01:00:00Z", "2026-03-01T00:00:00Z", "open")
+    raw.commit()
+    plan = _daily_run(raw, DAY_ONE, models=MRR_MODELS | MERGED_STAGING)
+    assert set(plan.changed_since.values()) == {"-infinity"}
+    return raw
+
+
+def test_merged_staging_restages_only_changed_records_and_equals_full_rebuild(merged_day_one):
+    raw = merged_day_one
+    # Day two: invoice in1 is voided (its line il1 must follow), a line arrives before its
+    # invoice, a track without a timestamp, a ticket is solved; all extracted after day one.
+    insert_raw(raw, "raw_stripe.invoices", {"id": "in1", "customer": "c1", "subscription": "s1", "status": "void",
+                                            "currency": "usd", "updated": unix("2026-03-10T09:00:00"),
+                                            "_airbyte_extracted_at": "2026-03-10T10:00:00Z"})
+    _insert_line(raw, "il3", "in3", "2026-03-10T10:00:00Z")
+    raw.execute("delete from raw_stripe.invoices where id = 'in3'")
+    _insert_track(raw, "m2", "2026-03-10T10:00:00Z", timestamp=None)
+    _insert_ticket(raw, 1, "2026-03-10T10:00:00Z", "2026-03-10T09:00:00Z", "solved")
+    raw.commit()
+    plan = _daily_run(raw, DAY_TWO, models=MRR_MODELS | MERGED_STAGING)
+
+    # The plan reads again from one day before day one's watermark.
+    assert plan.changed_since["raw_stripe.invoices"] == "2026-02-28T01:00:00+00:00"
+    assert plan.changed_since["raw_stripe.invoice_line_items"] == "2026-02-28T01:00:00+00:00"
+    assert raw.execute(
+        "select invoice_line_id, invoice_status from staging.stripe_invoice_line_items order by 1"
+    ).fetchall() == [("il1", "void"), ("il2", "paid")]
+    assert raw.execute("select record_key, reason from staging.quarantine order by 1").fetchall() == [
+        ("in3/il3", "invoice not staged in3"), ("m2", "missing timestamp")
+    ]
+    assert raw.execute("select status from staging.zendesk_tickets").fetchall() == [("solved",)]
+    _assert_equals_full_rebuild(raw, DAY_TWO)
+
+    # Day three: the missing invoice arrives, so its waiting line is staged.
+    insert_raw(raw, "raw_stripe.invoices", {"id": "in3", "customer": "c1", "subscription": "s1", "status": "paid",
+                                            "currency": "usd", "updated": unix("2026-03-11T09:00:00"),
+                                            "_airbyte_extracted_at": "2026-03-11T10:00:00Z"})
+    raw.commit()
+    day_three = DAY_TWO + dt.timedelta(days=1)
+    _daily_run(raw, day_three, models=MRR_MODELS | MERGED_STAGING)
+    assert raw.execute("select count(*) from staging.quarantine where record_key = 'in3/il3'").fetchone()[0] == 0
+    assert raw.execute(
+        "select invoice_status from staging.stripe_invoice_line_items where invoice_line_id = 'il3'"
+    ).fetchone()[0] == "paid"
+    _assert_equals_full_rebuild(raw, day_three)
+
+
+def test_merged_staging_rerun_changes_nothing(merged_day_one):
+    raw = merged_day_one
+    _insert_track(raw, "m2", "2026-03-10T10:00:00Z")
+    raw.commit()
+    _daily_run(raw, DAY_TWO, models=MRR_MODELS | MERGED_STAGING)
+    before = _merged_snapshot(raw)
+    plan = _daily_run(raw, DAY_TWO, models=MRR_MODELS | MERGED_STAGING)
+    assert plan.changed_since["raw_segment.tracks"] == "2026-03-09T10:00:00+00:00"
+    assert _merged_snapshot(raw) == before
+
+
+def test_raw_table_that_lost_rows_is_restaged_in_full(merged_day_one):
+    raw = merged_day_one
+    _insert_track(raw, "m2", "2026-03-10T10:00:00Z")
+    raw.commit()
+    _daily_run(raw, DAY_TWO, models=MRR_MODELS | MERGED_STAGING)
+    # A reload of the table without the newest rows: the merge cannot see what went.
+    raw.execute("delete from raw_segment.tracks where id = 'm2'")
+    raw.commit()
+    plan = _daily_run(raw, DAY_TWO, models=MRR_MODELS | MERGED_STAGING)
+    assert plan.changed_since["raw_segment.tracks"] == "-infinity"
+    assert plan.changed_since["raw_zendesk.tickets"] != "-infinity"
+    assert any("raw_segment.tracks has no rows extracted at the last run's watermark" in r for r in plan.reasons)
+    assert raw.execute("select message_id from staging.segment_tracks").fetchall() == [("m1",)]
+
+
+def test_plan_indexes_the_raw_tables(merged_day_one):
+    indexes = {
+        row[0]
+        for row in merged_day_one.execute(
+            "select indexdef from pg_indexes where schemaname like 'raw_%%' and indexname like '%%_idx'"
+        ).fetchall()
+    }
+    assert "CREATE INDEX invoice_line_items_id_idx ON raw_stripe.invoice_line_items USING btree (id)" in indexes
+    assert (
+        "CREATE INDEX events_airbyte_extracted_at_idx ON raw_product.events USING btree (_airbyte_extracted_at)"
+        in indexes
+    )

@@ -12,6 +12,10 @@ interval always leaves the same table:
 - ``partition``: only the rows matching ``partition_filter`` are replaced. Before writing, the
   operator checks that every row the model produced lies inside that partition, so a model can
   never write outside the part of the table its run owns.
+- ``merge``: the model returns only the records that changed since ``changed_since`` (an
+  instant of extraction), and the rows of those records, found by ``unique_key``, are replaced;
+  the other rows stay. When ``changed_since`` is ``-infinity`` the model returns every record and
+  the whole table is replaced, as with ``table``. The model's rows must be unique by the key.
 - ``script``: the statements run as they are (schema set-up, functions).
 
 A staging model that validates raw rows sets ``quarantine_source`` (the raw table it reads) and
@@ -19,10 +23,12 @@ returns every row it read once, with four bookkeeping columns: ``_rejection_reas
 a usable row), ``_record_key``, ``_raw_id`` and ``_extracted_at``. In the same transaction the
 operator writes the rejected rows to ``staging.quarantine`` and only the usable rows, without
 the bookkeeping columns, to ``target``, so a row is either staged or quarantined, never lost.
-With ``table`` the source's whole quarantine partition is replaced. With ``partition`` (an
-incremental model) the quarantine rows of the raw rows and records the run read are replaced,
-and those whose raw row no longer exists are removed; the others stay, because a reason
-depends only on its raw row and the row is outside the part of the table the run read.
+With ``table`` the source's whole quarantine partition is replaced. With ``partition`` and
+``merge`` (incremental models) the quarantine rows of the raw rows and records the run read
+are replaced; the others stay, because a reason depends only on its raw row and the row is
+outside the part of the table the run read. ``partition`` also removes the rows whose raw row
+no longer exists; ``merge`` leaves that to the recompute plan, which rebuilds a source in full
+when its raw table lost rows (see saas_metrics.incremental).
 """
 
 from __future__ import annotations
@@ -36,8 +42,10 @@ from typing import Any
 from airflow.sdk import BaseOperator
 
 _IDENTIFIER = re.compile(r"^[a-z_][a-z0-9_]*\.[a-z_][a-z0-9_]*$")
-_BIND_NAME = re.compile(r"^[a-z_][a-z0-9_]*$")
-MATERIALIZATIONS = ("table", "partition", "script")
+_BIND_NAME = _COLUMN = re.compile(r"^[a-z_][a-z0-9_]*$")
+MATERIALIZATIONS = ("table", "partition", "merge", "script")
+# The changed_since of a merge that rebuilds the whole table.
+EVERY_RECORD = "-infinity"
 QUARANTINE_TABLE = "staging.quarantine"
 QUARANTINE_COLUMNS = ("_rejection_reason", "_record_key", "_raw_id", "_extracted_at")
 # The _record_key of a row without its business key (see sql/macros/staging.sql).
@@ -61,17 +69,21 @@ class SqlTransformOperator(BaseOperator):
 
     :param sql: path of the model relative to the DAG's template search path (sql/), or SQL text.
     :param target: ``schema.table`` written by the model; required unless materialization is script.
-    :param materialization: ``table``, ``partition`` or ``script`` (see the module docstring).
+    :param materialization: ``table``, ``partition``, ``merge`` or ``script`` (see the module docstring).
     :param partition_filter: SQL predicate on the target's columns that selects the partition this
         run owns, with values as ``%(name)s`` placeholders; required for ``partition``.
     :param parameters: values bound to the ``bind('name')`` placeholders and to the partition filter.
         Templated, so Airflow macros such as ``{{ data_interval_end }}`` can be used.
     :param quarantine_source: raw ``schema.table`` the model validates; its rejected rows go to
         staging.quarantine (see the module docstring).
+    :param unique_key: column of the target that identifies a record; required for ``merge``.
+    :param changed_since: for ``merge``, the extraction instant after which the model's records
+        changed, or ``-infinity`` to rebuild the table. Templated; it is also bound to the
+        model as ``changed_since``.
     :param conn_id: Airflow connection of the warehouse.
     """
 
-    template_fields: Sequence[str] = ("sql", "parameters")
+    template_fields: Sequence[str] = ("sql", "parameters", "changed_since")
     template_ext: Sequence[str] = (".sql",)
     template_fields_renderers = {"sql": "sql", "parameters": "json"}
     ui_color = "#e3f0e8"
@@ -85,6 +97,8 @@ class SqlTransformOperator(BaseOperator):
         partition_filter: str | None = None,
         parameters: Mapping[str, Any] | None = None,
         quarantine_source: str | None = None,
+        unique_key: str | None = None,
+        changed_since: str | None = None,
         conn_id: str = "warehouse",
         **kwargs: Any,
     ) -> None:
@@ -95,6 +109,8 @@ class SqlTransformOperator(BaseOperator):
         self.partition_filter = partition_filter
         self.parameters = dict(parameters or {})
         self.quarantine_source = quarantine_source
+        self.unique_key = unique_key
+        self.changed_since = changed_since
         self.conn_id = conn_id
 
     def render_template_fields(self, context, jinja_env=None) -> None:
@@ -119,6 +135,8 @@ class SqlTransformOperator(BaseOperator):
                 partition_filter=self.partition_filter,
                 parameters=self.parameters,
                 quarantine_source=self.quarantine_source,
+                unique_key=self.unique_key,
+                changed_since=self.changed_since,
             )
         self.log.info(
             "%s %s: %d rows deleted, %d rows written in %.2f s",
@@ -150,12 +168,19 @@ class SqlTransformOperator(BaseOperator):
             )
         if self.materialization == "partition" and not self.partition_filter:
             raise ValueError(f"Task {self.task_id}: materialization 'partition' needs partition_filter")
+        if self.materialization == "merge" and not (
+            self.unique_key and _COLUMN.match(self.unique_key) and self.changed_since
+        ):
+            raise ValueError(
+                f"Task {self.task_id}: materialization 'merge' needs changed_since and unique_key, a lowercase "
+                f"column name; got {self.changed_since!r} and {self.unique_key!r}"
+            )
         if self.quarantine_source and not (
             _IDENTIFIER.match(self.quarantine_source) and self.materialization != "script"
         ):
             raise ValueError(
                 f"Task {self.task_id}: quarantine_source must be a lowercase schema.table name and the "
-                f"materialization table or partition, got {self.quarantine_source!r} with {self.materialization!r}"
+                f"materialization not script, got {self.quarantine_source!r} with {self.materialization!r}"
             )
 
 
@@ -172,6 +197,8 @@ def run_transform(
     partition_filter: str | None = None,
     parameters: Mapping[str, Any] | None = None,
     quarantine_source: str | None = None,
+    unique_key: str | None = None,
+    changed_since: str | None = None,
 ) -> dict[str, Any]:
     """Write a rendered model with an open psycopg connection and commit; roll back on any error.
 
@@ -183,6 +210,13 @@ def run_transform(
     from psycopg import ClientCursor
 
     parameters = dict(parameters or {})
+    is_merge = materialization == "merge" and str(changed_since) != EVERY_RECORD
+    if materialization == "merge":
+        if not (unique_key and _COLUMN.match(unique_key) and changed_since):
+            raise SqlTransformError(f"A merge into {target} needs unique_key and changed_since")
+        parameters["changed_since"] = changed_since
+        # A merge that rebuilds every record is a table replacement.
+        materialization = "merge" if is_merge else "table"
     missing = _referenced_names(sql + (partition_filter or "")) - parameters.keys()
     if missing:
         raise SqlTransformError(
@@ -201,6 +235,12 @@ def run_transform(
             schema, table = target.split(".")
             cur.execute(f"create schema if not exists {schema}")
             cur.execute(f"create temporary table _model on commit drop as {select}", parameters)
+            if is_merge:
+                # The records the run decided again, usable or not: their old rows all go.
+                cur.execute(
+                    f"create temporary table _merged on commit drop as "
+                    f"select distinct {unique_key} from _model where {unique_key} is not null"
+                )
             if quarantine_source:
                 quarantine = _split_quarantine(cur, quarantine_source, materialization)
             written = cur.execute("select count(*) from _model").fetchone()[0]
@@ -212,6 +252,10 @@ def run_transform(
 
             if materialization == "table":
                 cur.execute(f"delete from {target}")
+                deleted = cur.rowcount
+            elif is_merge:
+                _check_unique(cur, target, unique_key, written)
+                cur.execute(f"delete from {target} where {unique_key} in (select {unique_key} from _merged)")
                 deleted = cur.rowcount
             else:
                 outside = cur.execute(
@@ -289,8 +333,9 @@ def _split_quarantine(cur, source_table: str, materialization: str) -> dict[str,
             {**names, "keyless": KEYLESS_RECORD},
         )
         # Raw rows can also disappear (a full-refresh sync, a manual delete): their quarantine
-        # rows go too, when the raw table has Airbyte's raw id column.
-        if _has_column(cur, source_table, "_airbyte_raw_id"):
+        # rows go too, when the raw table has Airbyte's raw id column. A merge leaves this to
+        # the recompute plan, because the check reads the whole raw table.
+        if materialization == "partition" and _has_column(cur, source_table, "_airbyte_raw_id"):
             cur.execute(
                 f"""
                 delete from {QUARANTINE_TABLE} as quarantined
@@ -314,6 +359,17 @@ def _split_quarantine(cur, source_table: str, materialization: str) -> dict[str,
     cur.execute("drop table _model")
     cur.execute("alter table _usable rename to _model")
     return reasons
+
+
+def _check_unique(cur, target: str, unique_key: str, written: int) -> None:
+    distinct, missing = cur.execute(
+        f"select count(distinct {unique_key}), count(*) filter (where {unique_key} is null) from _model"
+    ).fetchone()
+    if missing or distinct != written:
+        raise SqlTransformError(
+            f"A merge into {target} needs one row per {unique_key}, but the model returned {written} rows "
+            f"for {distinct} keys and {missing} rows without one. Nothing was written."
+        )
 
 
 def _has_column(cur, table: str, column: str) -> bool:
