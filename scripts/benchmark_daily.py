@@ -1,15 +1,31 @@
 """Benchmark the daily pipeline: does a longer history slow the daily run down?
 
-For each history length (24 and 48 months by default, the same company size and daily volume),
-the script creates a fresh database on the embedded PostgreSQL server, runs the daily DAG once
-for day D (the first run rebuilds everything), then runs it for day D+1 (an ordinary daily
-run, recomputing only the open month) and reports the time of the metric tasks, which is every
-task except the demo data load, and the peak memory.
+For each history length (24 and 48 months by default), the script creates a fresh database on
+the embedded PostgreSQL server, runs the daily DAG once for day D (the first run rebuilds
+everything), then runs it for day D+1 (an ordinary daily run, recomputing only the open month)
+and reports the time of the metric tasks, which is every task except the demo data load, and
+the peak memory.
 
-    python scripts/benchmark_daily.py [--months 24 48] [--scale 1.0] [--date 2026-11-20]
+The demo company grows every month, so at one scale a longer history ends with a larger company
+and more rows per day. To compare at the same daily volume, the shortest history uses --scale
+and each longer one gets its own scale, unless --same-scale is given. Before the benchmark, a
+child process generates the demo data as of the daily run's interval end, without a database.
+The scale of a longer history is first multiplied by the ratio of the rows extracted in the last
+28 days (the shortest history's over its own), once or twice until they match within 5 %. The
+script then tries that scale and scales up to 2 % above and below it, and keeps the one with the
+closest daily rows (raw rows extracted in the daily run's data interval), stopping early within
+2 %. For 24 and 48 months at scale 1 this took 80 s on a 2-core x86_64 machine. At small scales
+a single day's rows vary so much that the daily rows can still differ by tens of percent, and
+the report then prints a NOTE.
+
+After each daily run the script counts the daily rows in the warehouse and reports them with
+the scale of each history.
+
+    python scripts/benchmark_daily.py [--months 24 48] [--scale 1.0] [--date 2026-11-20] [--same-scale]
 
 Run it on an otherwise idle machine: other load on the two cores changes the numbers.
-Results go to stdout as a Markdown table for docs/benchmarks.md.
+Results go to stdout as a Markdown table for docs/benchmarks.md, and with the time of every
+task to .local/benchmark/results.json.
 """
 
 from __future__ import annotations
@@ -17,15 +33,31 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import json
+import multiprocessing
 import os
 import platform
 import resource
 import sys
 import time
+from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 BENCHMARK_DIR = PROJECT_ROOT / ".local" / "benchmark"
+RESULTS_FILE = BENCHMARK_DIR / "results.json"
+DEMO_SEED = 42
+
+# Calibration of the longer histories. Every scale draws different random numbers, so the rows
+# of a single day are noisy. For the daily run of 2026-11-21 with seed 42, 48 months at scales
+# 0.815, 0.82 and 0.825 gave 4,249, 4,003 and 3,780 daily rows. Six months at 0.0465 and 0.0469
+# gave 184 and 123. So the company size is matched on a 28-day window, which varies less, and
+# the daily rows only choose among scales close to that size.
+SIZE_WINDOW = dt.timedelta(days=28)
+SIZE_TOLERANCE = 0.05
+SIZE_STEPS = 2
+SCALE_OFFSETS = (0.01, -0.01, 0.02, -0.02)
+DAILY_ROWS_TOLERANCE = 0.02
+SCALE_SIGNIFICANT_DIGITS = 4
 
 
 def configure_environment() -> None:
@@ -45,6 +77,47 @@ def month_start_before(day: dt.date, months: int) -> dt.date:
     return dt.date(index // 12, index % 12 + 1, 1)
 
 
+def logical_date_of(run_day: dt.date) -> dt.datetime:
+    return dt.datetime.combine(run_day, dt.time(7), tzinfo=dt.UTC)
+
+
+def load_daily_dag():
+    from airflow.models import DagBag
+
+    return DagBag(dag_folder=str(PROJECT_ROOT / "dags" / "saas_metrics_daily.py")).dags["saas_metrics_daily"]
+
+
+def daily_interval(dag, run_day: dt.date) -> tuple[dt.datetime, dt.datetime]:
+    """Return the data interval that `dag.test()` gives the run for `run_day`, computed the same way."""
+    from airflow.serialization.encoders import coerce_to_core_timetable
+
+    timetable = coerce_to_core_timetable(dag.timetable)
+    interval = timetable.infer_manual_data_interval(run_after=logical_date_of(run_day))
+    return as_utc(interval.start), as_utc(interval.end)
+
+
+def as_utc(moment: dt.datetime) -> dt.datetime:
+    """Convert an aware datetime, such as Airflow's pendulum DateTime, to a plain UTC datetime."""
+    return dt.datetime.fromtimestamp(moment.timestamp(), dt.UTC)
+
+
+def round_scale(scale: float) -> float:
+    return float(f"{scale:.{SCALE_SIGNIFICANT_DIGITS}g}")
+
+
+def validate_scale(dag, scale: float, months: int) -> None:
+    """Raise SystemExit unless the DAG's `demo_scale` parameter accepts `scale`."""
+    from airflow.sdk.exceptions import ParamValidationError
+
+    try:
+        dag.params.get_param("demo_scale").resolve(scale)
+    except ParamValidationError as error:
+        raise SystemExit(
+            f"scale {scale} for {months} months is invalid for the DAG ({error}). "
+            "Choose another --scale or pass --same-scale."
+        ) from error
+
+
 def task_durations(dag_run) -> dict[str, float]:
     from airflow.models import TaskInstance
     from airflow.utils.session import create_session
@@ -56,45 +129,249 @@ def task_durations(dag_run) -> dict[str, float]:
         return {task: (end - start).total_seconds() for task, start, end in rows if start and end}
 
 
+def measure_demo_volume(
+    history_start: dt.date,
+    scale: float,
+    interval: tuple[dt.datetime, dt.datetime],
+    size_window_start: dt.datetime,
+) -> dict:
+    """Generate the demo company as of the interval end and count its rows in two windows.
+
+    `daily_rows` counts raw rows with `_airbyte_extracted_at` in [interval start, interval end),
+    the rows that are new in the daily run. `size_rows` counts those in [size_window_start,
+    interval end). Runs in a child process, so the generated data never adds to the peak memory
+    of the benchmark process.
+    """
+    from include.demo_data import generate
+
+    started = time.monotonic()
+    dataset = generate(seed=DEMO_SEED, scale=scale, history_start=history_start, until=interval[1])
+    generate_seconds = time.monotonic() - started
+    end = int(interval[1].timestamp())
+    last_month = max(dataset.paying_customers_by_month)
+    return {
+        "scale": scale,
+        "daily_rows": count_extracted_rows(dataset, int(interval[0].timestamp()), end),
+        "size_rows": count_extracted_rows(dataset, int(size_window_start.timestamp()), end),
+        "paying_customers_last_month": dataset.paying_customers_by_month[last_month],
+        "generate_seconds": round(generate_seconds, 1),
+    }
+
+
+def count_extracted_rows(dataset, start: int, end: int) -> int:
+    """Count the rows of every Airbyte table extracted in [start, end), in unix seconds."""
+    import numpy as np
+
+    from include.demo_data.dataset import BatchTable, EventTable
+
+    total = 0
+    for name, table in dataset.tables.items():
+        if isinstance(table, EventTable):
+            extracted = [table.columns["extracted"]]
+        elif isinstance(table, BatchTable):
+            extracted = [batch.extracted for batch in table.batches]
+        elif table.spec.airbyte:
+            raise TypeError(f"cannot read extraction times of {name}, a {type(table).__name__}")
+        else:
+            continue  # the finance tables have no _airbyte_extracted_at
+        total += sum(int(np.count_nonzero((times >= start) & (times < end))) for times in extracted)
+    return total
+
+
+def calibrate_scales(
+    months_list: list[int], scale: float, day: dt.date, dag, executor: ProcessPoolExecutor
+) -> dict[int, dict]:
+    """Choose a scale for every history length so that its daily rows match the shortest one's.
+
+    Returns a calibration record per history length, with the chosen `scale` and every scale tried.
+    """
+    interval = daily_interval(dag, day + dt.timedelta(days=1))
+    shortest = months_list[0]
+    shortest_start = dt.datetime.combine(month_start_before(day, shortest), dt.time(), tzinfo=dt.UTC)
+    size_window_start = max(interval[1] - SIZE_WINDOW, shortest_start)
+
+    def measure(months: int, trial_scale: float) -> dict:
+        history_start = month_start_before(day, months)
+        trial = executor.submit(measure_demo_volume, history_start, trial_scale, interval, size_window_start).result()
+        print(json.dumps({"calibration": {"months": months, **trial}}), flush=True)
+        return trial
+
+    reference = measure(shortest, scale)
+    if reference["daily_rows"] == 0 or reference["size_rows"] == 0:
+        raise SystemExit(
+            f"the {shortest}-month history at scale {scale} has no rows extracted from {interval[0]} "
+            f"to {interval[1]}, so no scale can match it. Use a larger --scale or pass --same-scale."
+        )
+    calibrations = {shortest: {"scale": scale, "target_daily_rows": reference["daily_rows"], "trials": [reference]}}
+    for months in months_list[1:]:
+        calibrations[months] = calibrate_history(months, scale, reference, measure)
+    for calibration in calibrations.values():
+        calibration["data_interval"] = [interval[0].isoformat(), interval[1].isoformat()]
+        calibration["size_window_start"] = size_window_start.isoformat()
+    return calibrations
+
+
+def calibrate_history(months: int, scale: float, reference: dict, measure) -> dict:
+    """Match the size of one longer history to the reference, then pick the scale closest in daily rows."""
+    trial = measure(months, scale)
+    trials = [trial]
+    # The rows do not grow in proportion to the scale: at 0.2, 48 months at 0.1475 had 18 % fewer
+    # rows in the window than the ratio predicted. So a second step follows a miss by more than 5 %.
+    for _ in range(SIZE_STEPS):
+        trial = measure(months, round_scale(trial["scale"] * reference["size_rows"] / max(trial["size_rows"], 1)))
+        trials.append(trial)
+        if abs(trial["size_rows"] / reference["size_rows"] - 1) <= SIZE_TOLERANCE:
+            break
+    size_matched = trial["scale"]
+
+    candidates = [trial]
+    for offset in SCALE_OFFSETS:
+        if daily_rows_difference(trial, reference) <= DAILY_ROWS_TOLERANCE:
+            break
+        trial = measure(months, round_scale(size_matched * (1 + offset)))
+        trials.append(trial)
+        candidates.append(trial)
+    best = min(candidates, key=lambda c: daily_rows_difference(c, reference))
+    return {
+        "scale": best["scale"],
+        "size_matched_scale": size_matched,
+        "target_daily_rows": reference["daily_rows"],
+        "daily_rows_gap": round(best["daily_rows"] / reference["daily_rows"] - 1, 4),
+        "trials": trials,
+    }
+
+
+def daily_rows_difference(trial: dict, reference: dict) -> float:
+    """Return the absolute relative difference between the daily rows of a trial and the reference."""
+    return abs(trial["daily_rows"] / reference["daily_rows"] - 1)
+
+
+def count_daily_rows(server, database: str, start: dt.datetime, end: dt.datetime) -> dict[str, int]:
+    """Count, per raw table, the rows with `_airbyte_extracted_at` in [start, end).
+
+    Covers every base table in a schema whose name starts with raw_ and that has the column.
+    """
+    import psycopg
+    from psycopg import sql
+
+    with psycopg.connect(**server.conninfo(database)) as conn:
+        tables = conn.execute(
+            "select c.table_schema, c.table_name from information_schema.columns c "
+            "join information_schema.tables t using (table_catalog, table_schema, table_name) "
+            "where starts_with(c.table_schema, 'raw_') and c.column_name = '_airbyte_extracted_at' "
+            "and t.table_type = 'BASE TABLE' order by 1, 2"
+        ).fetchall()
+        counts = {}
+        for schema, table in tables:
+            query = sql.SQL(
+                "select count(*) from {} where _airbyte_extracted_at >= %s and _airbyte_extracted_at < %s"
+            ).format(sql.Identifier(schema, table))
+            counts[f"{schema}.{table}"] = conn.execute(query, (start, end)).fetchone()[0]
+    return counts
+
+
 def run_history(months: int, scale: float, day: dt.date, server) -> dict:
     import psycopg
-    from airflow.models import DagBag
 
     database = f"bench_{months}m"
     with psycopg.connect(**server.conninfo("postgres"), autocommit=True) as conn:
         conn.execute(f'drop database if exists "{database}" with (force)')
         conn.execute(f'create database "{database}"')
     os.environ["AIRFLOW_CONN_WAREHOUSE"] = server.airflow_uri(database)
-    dag = DagBag(dag_folder=str(PROJECT_ROOT / "dags" / "saas_metrics_daily.py")).dags["saas_metrics_daily"]
-    conf = {"demo_seed": 42, "demo_scale": scale, "demo_history_start": month_start_before(day, months).isoformat()}
+    dag = load_daily_dag()
+    history_start = month_start_before(day, months)
+    conf = {"demo_seed": DEMO_SEED, "demo_scale": scale, "demo_history_start": history_start.isoformat()}
 
-    results = {"months": months}
+    results = {"months": months, "history_start": history_start.isoformat(), "scale": scale}
     for label, run_day in (("first run (full rebuild)", day), ("daily run", day + dt.timedelta(days=1))):
-        logical_date = dt.datetime.combine(run_day, dt.time(7), tzinfo=dt.UTC)
         started = time.monotonic()
-        dag_run = dag.test(logical_date=logical_date, run_conf=conf)
+        dag_run = dag.test(logical_date=logical_date_of(run_day), run_conf=conf)
         wall = time.monotonic() - started
         if dag_run.state != "success":
             raise SystemExit(f"{label} for {months} months ended {dag_run.state}; see the log above")
         durations = task_durations(dag_run)
         metrics = sum(seconds for task, seconds in durations.items() if task != "load_demo_data")
-        results[label] = {
+        run = {
             "wall_seconds": round(wall, 1),
             "load_seconds": round(durations.get("load_demo_data", 0.0), 1),
             "metric_tasks_seconds": round(metrics, 1),
             "slowest_tasks": sorted(durations.items(), key=lambda item: -item[1])[:5],
         }
-        print(json.dumps({label: results[label]}, default=str), flush=True)
+        if label == "daily run":
+            start, end = as_utc(dag_run.data_interval_start), as_utc(dag_run.data_interval_end)
+            rows_by_table = count_daily_rows(server, database, start, end)
+            run["data_interval"] = [start.isoformat(), end.isoformat()]
+            run["daily_rows"] = sum(rows_by_table.values())
+            run["daily_rows_by_table"] = rows_by_table
+        print(json.dumps({label: run}, default=str), flush=True)
+        run["task_seconds"] = dict(sorted(durations.items()))
+        results[label] = run
     return results
 
 
-def main() -> int:
+def parse_arguments() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--months", type=int, nargs="+", default=[24, 48], help="history lengths to compare")
-    parser.add_argument("--scale", type=float, default=1.0, help="demo company size (1.0: ~4,200 customers)")
+    parser.add_argument(
+        "--months", type=int, nargs="+", default=[24, 48], help="history lengths to compare, in months (at least 1)"
+    )
+    parser.add_argument(
+        "--scale", type=float, default=1.0, help="demo company size of the shortest history (1.0: ~4,200 customers)"
+    )
     parser.add_argument("--date", default="2026-11-20", help="day D of the first run (YYYY-MM-DD)")
+    parser.add_argument(
+        "--same-scale",
+        action="store_true",
+        help="use --scale for every history instead of calibrating longer ones to the same daily rows",
+    )
     args = parser.parse_args()
+    if min(args.months) < 1:
+        parser.error(f"--months must be at least 1, got {min(args.months)}")
+    args.months = sorted(set(args.months))
+    return args
 
+
+def daily_ratio(results: list[dict]) -> float | None:
+    """Return the daily run's metric task time of the longest history over that of the shortest."""
+    if len(results) < 2:
+        return None
+    return results[-1]["daily run"]["metric_tasks_seconds"] / results[0]["daily run"]["metric_tasks_seconds"]
+
+
+def print_report(results: list[dict], args: argparse.Namespace, day: dt.date, peak_mib: float) -> None:
+    if args.same_scale:
+        scales = f"scale {args.scale} for every history"
+    else:
+        scales = f"scale {args.scale} for {args.months[0]} months and calibrated to its daily rows for the others"
+    print()
+    print(f"Machine: {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}, "
+          f"{scales}, first run for {day}, daily run for {day + dt.timedelta(days=1)}")
+    print()
+    print("| history | scale | daily rows | first run: load / metric tasks | daily run: load / metric tasks "
+          "| daily run wall |")
+    print("|---|---|---|---|---|---|")
+    for result in results:
+        first, daily = result["first run (full rebuild)"], result["daily run"]
+        print(f"| {result['months']} months | {result['scale']} | {daily['daily_rows']:,} "
+              f"| {first['load_seconds']} s / {first['metric_tasks_seconds']} s "
+              f"| {daily['load_seconds']} s / {daily['metric_tasks_seconds']} s | {daily['wall_seconds']} s |")
+    if len(results) >= 2:
+        print(f"\nDaily metric tasks, {results[-1]['months']} vs {results[0]['months']} months: "
+              f"{daily_ratio(results):.2f}x")
+    target = results[0]["daily run"]["daily_rows"]
+    for result in results[1:]:
+        gap = result["daily run"]["daily_rows"] / target - 1 if target else float("inf")
+        if not args.same_scale and abs(gap) > DAILY_ROWS_TOLERANCE:
+            print(f"NOTE: the daily rows of {result['months']} months differ by {gap:+.0%} from those of "
+                  f"{results[0]['months']} months, although the closest of the scales tried was used. "
+                  "A single day's rows vary less at a larger --scale.")
+    print(f"Peak resident memory of the benchmark process (Airflow and all tasks in-process, "
+          f"calibration not included): {peak_mib:.0f} MiB")
+    print(f"Every task's time: {RESULTS_FILE}")
+
+
+def main() -> int:
+    args = parse_arguments()
+    day = dt.date.fromisoformat(args.date)
     configure_environment()
     BENCHMARK_DIR.mkdir(parents=True, exist_ok=True)
     from airflow.utils import db
@@ -102,30 +379,46 @@ def main() -> int:
     from saas_metrics.warehouse import start_embedded, stop_embedded
 
     db.initdb()
+    dag = load_daily_dag()
+    validate_scale(dag, args.scale, args.months[0])
+    calibrations = {}
+    if not args.same_scale and len(args.months) > 1:
+        # A spawned child starts without the Airflow state of this process and keeps the
+        # generated data out of this process's peak memory.
+        with ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn")) as executor:
+            calibrations = calibrate_scales(args.months, args.scale, day, dag, executor)
+    scales = {months: calibrations.get(months, {}).get("scale", args.scale) for months in args.months}
+    for months, scale in scales.items():
+        validate_scale(dag, scale, months)
+
     server = start_embedded(BENCHMARK_DIR / "pgdata")
-    day = dt.date.fromisoformat(args.date)
     try:
-        results = [run_history(months, args.scale, day, server) for months in args.months]
+        results = [run_history(months, scales[months], day, server) for months in args.months]
     finally:
         stop_embedded(BENCHMARK_DIR / "pgdata")
-
-    print()
-    print(f"Machine: {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}, "
-          f"scale {args.scale}, first run for {day}, daily run for {day + dt.timedelta(days=1)}")
-    print()
-    print("| history | first run: load / metric tasks | daily run: load / metric tasks | daily run wall |")
-    print("|---|---|---|---|")
     for result in results:
-        first, daily = result["first run (full rebuild)"], result["daily run"]
-        print(f"| {result['months']} months | {first['load_seconds']} s / {first['metric_tasks_seconds']} s "
-              f"| {daily['load_seconds']} s / {daily['metric_tasks_seconds']} s | {daily['wall_seconds']} s |")
-    if len(results) >= 2:
-        base = results[0]["daily run"]["metric_tasks_seconds"]
-        longest = results[-1]["daily run"]["metric_tasks_seconds"]
-        print(f"\nDaily metric tasks, {results[-1]['months']} vs {results[0]['months']} months: "
-              f"{longest / base:.2f}x")
+        result["calibration"] = calibrations.get(result["months"])
+
     peak_mib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    print(f"Peak resident memory of the benchmark process (Airflow and all tasks in-process): {peak_mib:.0f} MiB")
+    RESULTS_FILE.write_text(
+        json.dumps(
+            {
+                "machine": platform.machine(),
+                "cores": os.cpu_count(),
+                "python": platform.python_version(),
+                "first_run_day": day.isoformat(),
+                "scale": args.scale,
+                "same_scale": args.same_scale,
+                "daily_metric_tasks_ratio": daily_ratio(results),
+                "peak_resident_mib": round(peak_mib),
+                "histories": results,
+            },
+            indent=2,
+            default=str,
+        )
+        + "\n"
+    )
+    print_report(results, args, day, peak_mib)
     return 0
 
 
