@@ -58,7 +58,6 @@ from saas_metrics.models import (
     MONTH_WINDOW_FILTER,
     changed_since_template,
     day_window_filter,
-    quarantine_model,
     sql_model,
 )
 from saas_metrics.operators.alerts import evaluate_alerts_task
@@ -166,16 +165,13 @@ with DAG(
         fx_rates = sql_model(
             "staging/fx_rates_monthly.sql", config=CONFIG, quarantine_source="raw_finance.fx_rates_monthly"
         )
-        validated = sql_model(
-            "staging/stripe_subscription_items_validated.sql",
+        items = sql_model(
+            "staging/stripe_subscription_items.sql",
             config=CONFIG,
-            parameters={"extracted_until": EXTRACTED_UNTIL},
+            quarantine_source="raw_stripe.subscriptions",
+            merge_key="subscription_id",
         )
-        items = sql_model("staging/stripe_subscription_items.sql", config=CONFIG)
-        quarantine = quarantine_model(
-            "staging/quarantine_stripe_subscription_items.sql", config=CONFIG, source_table="raw_stripe.subscriptions"
-        )
-        chain(currencies, validated, [items, quarantine])
+        chain(currencies, items)
 
         chain(currencies, fx_rates)
         sql_model("staging/stripe_customers.sql", config=CONFIG, quarantine_source="raw_stripe.customers")
@@ -192,8 +188,7 @@ with DAG(
             merge_key="invoice_line_id",
             parameters={"invoices_changed_since": changed_since_template("raw_stripe.invoices")},
         )
-        history_lines = sql_model("staging/stripe_invoice_lines_for_history.sql", config=CONFIG)
-        chain(currencies, invoices, invoice_lines, history_lines)
+        chain(currencies, invoices, invoice_lines)
 
     with TaskGroup("stage_crm_and_support") as stage_crm_and_support:
         sql_model(
@@ -207,7 +202,26 @@ with DAG(
             "staging/zendesk_tickets.sql", config=CONFIG, quarantine_source="raw_zendesk.tickets", merge_key="ticket_id"
         )
 
-    subscription_states = sql_model("core/subscription_item_states.sql", config=CONFIG)
+    # States are rebuilt for the subscriptions with changed versions or restaged invoice lines.
+    changed_subscriptions = sql_model(
+        "core/changed_subscriptions.sql",
+        config=CONFIG,
+        parameters={
+            "extracted_until": EXTRACTED_UNTIL,
+            "subscriptions_changed_since": changed_since_template("raw_stripe.subscriptions"),
+            "lines_changed_since": changed_since_template("raw_stripe.invoice_line_items"),
+            "invoices_changed_since": changed_since_template("raw_stripe.invoices"),
+        },
+    )
+    subscription_states = sql_model(
+        "core/subscription_item_states.sql",
+        config=CONFIG,
+        parameters={"extracted_until": EXTRACTED_UNTIL},
+        merge_key="subscription_id",
+        merged_from=("raw_stripe.subscriptions", "raw_stripe.invoice_line_items", "raw_stripe.invoices"),
+        merge_keys="core.changed_subscriptions",
+    )
+    chain(changed_subscriptions, subscription_states)
 
     with TaskGroup("compute_mrr") as compute_mrr:
         customer_mrr = sql_model(
@@ -329,7 +343,7 @@ with DAG(
     quality_gate = QualityGateOperator(task_id="quality_gate", exclude_checks=["arr_matches_finance"])
 
     metrics = [reconcile, compute_ndr, compute_churn, compute_cohorts, compute_segments, compute_infrastructure_costs]
-    chain(setup_warehouse, ingestion, recompute_plan, normalize_timezones, stage_stripe, subscription_states)
+    chain(setup_warehouse, ingestion, recompute_plan, normalize_timezones, stage_stripe, changed_subscriptions)
     chain(subscription_states, compute_mrr, [reconcile, compute_ndr, compute_churn, compute_cohorts, compute_segments])
     chain(normalize_timezones, compute_product_metrics, compute_infrastructure_costs)
     chain(recompute_plan, stage_crm_and_support, evaluate_alerts)

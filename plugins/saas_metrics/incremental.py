@@ -120,6 +120,7 @@ class MergedSource:
 
 
 MERGED_SOURCES: tuple[MergedSource, ...] = (
+    MergedSource("raw_stripe.subscriptions", "id", "staging.stripe_subscription_items"),
     MergedSource("raw_stripe.invoices", "id", "staging.stripe_invoices"),
     MergedSource("raw_stripe.invoice_line_items", "id", "staging.stripe_invoice_line_items"),
     MergedSource("raw_segment.tracks", "id", "staging.segment_tracks"),
@@ -200,7 +201,7 @@ def _changed_since(conn, source: MergedSource, seen: dict, staged: dict, is_full
             f"{source.staged_table} is built in full: {source.table} has no rows extracted at the last "
             f"run's watermark {last.isoformat()} any more (reloaded or deleted)"
         )
-    return (last - LATE_COMMIT_LOOKBACK).isoformat(), None
+    return (last - LATE_COMMIT_LOOKBACK).astimezone(dt.UTC).isoformat(), None
 
 
 def _read_state(conn, key: str):

@@ -35,11 +35,20 @@ def day_window_filter(column: str) -> str:
 EXTRACTED_UNTIL = "{{ ti.xcom_pull(task_ids='plan_recompute')['extracted_until'] }}"
 
 
-def changed_since_template(raw_table: str) -> str:
-    """Template of the plan's changed_since for a merged raw table (saas_metrics.incremental.MERGED_SOURCES)."""
-    if raw_table not in {source.table for source in MERGED_SOURCES}:
-        raise ValueError(f"{raw_table} is not a merged source; add it to saas_metrics.incremental.MERGED_SOURCES")
-    return "{{ ti.xcom_pull(task_ids='plan_recompute')['changed_since']['" + raw_table + "'] }}"
+def changed_since_template(*raw_tables: str) -> str:
+    """Template of the plan's changed_since for merged raw tables: the earliest of theirs.
+
+    Each table must be one of saas_metrics.incremental.MERGED_SOURCES. The plan writes the
+    instants in UTC, so the earliest is the smallest string, and -infinity is smaller than any.
+    """
+    unknown = set(raw_tables) - {source.table for source in MERGED_SOURCES}
+    if not raw_tables or unknown:
+        raise ValueError(
+            f"{', '.join(sorted(unknown)) or 'no table'}: name merged sources from "
+            "saas_metrics.incremental.MERGED_SOURCES"
+        )
+    plan = "ti.xcom_pull(task_ids='plan_recompute')['changed_since']"
+    return "{{ [" + ", ".join(f"{plan}['{table}']" for table in raw_tables) + "] | min }}"
 
 
 def recompute_from_template(domains: Sequence[str]) -> str:
@@ -64,6 +73,8 @@ def sql_model(
     incremental: Sequence[str] = (),
     quarantine_source: str | None = None,
     merge_key: str | None = None,
+    merged_from: Sequence[str] = (),
+    merge_keys: str | None = None,
 ) -> SqlTransformOperator:
     """Create the task that runs sql/<path> and writes `target` (default: the path's layer.name).
 
@@ -77,13 +88,16 @@ def sql_model(
     plan, so that it reads only the raw rows the run's row accounting counts.
 
     `merge_key` makes the model a merge (see saas_metrics.operators.sql_transform): the column
-    of `target` that identifies a record. The model restages the records of `quarantine_source`
-    with rows extracted after the bound parameter `changed_since`, the plan's instant for that
-    table, which must be one of saas_metrics.incremental.MERGED_SOURCES.
+    of `target` that identifies a record. The model restages the records with raw rows extracted
+    after the bound parameter `changed_since`, the plan's instant for the raw tables
+    `merged_from` (by default `quarantine_source`), which must be among
+    saas_metrics.incremental.MERGED_SOURCES. `merge_keys` names a table of more records to
+    replace.
     """
     if merge_key:
-        if not quarantine_source:
-            raise ValueError(f"{path}: a merge model needs quarantine_source, the raw table it merges from")
+        merged_from = merged_from or ([quarantine_source] if quarantine_source else [])
+        if not merged_from:
+            raise ValueError(f"{path}: a merge model needs merged_from or quarantine_source, the raw tables it reads")
         materialization = "merge"
     layer, name = path.removesuffix(".sql").split("/")[-2:]
     return SqlTransformOperator(
@@ -102,21 +116,7 @@ def sql_model(
         params=params or {},
         quarantine_source=quarantine_source,
         unique_key=merge_key,
-        changed_since=changed_since_template(quarantine_source) if merge_key else None,
+        changed_since=changed_since_template(*merged_from) if merge_key else None,
+        merge_keys=merge_keys,
     )
 
-
-def quarantine_model(path: str, *, config: MetricsConfig, source_table: str) -> SqlTransformOperator:
-    """Create the task that writes the rejected rows of `source_table` to staging.quarantine.
-
-    Each source table owns its own partition of the quarantine table, so models of different
-    sources can run in any order without removing each other's rows.
-    """
-    return sql_model(
-        path,
-        config=config,
-        target="staging.quarantine",
-        materialization="partition",
-        partition_filter="source_table = %(quarantine_source_table)s",
-        parameters={"quarantine_source_table": source_table},
-    )

@@ -1,3 +1,4 @@
+{% from 'macros/staging.sql' import extracted_by_plan with context %}
 -- One row per subscription item state with its validity interval [valid_from, valid_to).
 -- Each distinct subscription version starts a state that lasts until the next version of the
 -- same subscription (valid_to is null for the latest one). History before a subscription's
@@ -5,19 +6,42 @@
 -- becomes an active state, cut off where the first version begins. Monthly-normalised amounts are kept
 -- in the currency's minor unit at full numeric precision; discounts are applied per snapshot
 -- in analytics.customer_mrr_monthly, because a coupon can expire in the middle of a state.
+-- A merge by subscription: only the subscriptions in core.changed_subscriptions are rebuilt,
+-- unless the plan rebuilds everything (changed_since is -infinity).
+{%- macro is_rebuilt(column) -%}
+    ({{ bind('changed_since') }}::timestamptz = '-infinity'
+    or {{ column }} in (select changed.subscription_id from core.changed_subscriptions as changed))
+{%- endmacro %}
 with items as (
     select * from staging.stripe_subscription_items
+    where {{ is_rebuilt('subscription_id') }}
+),
+
+-- Every distinct version bounds the states, a quarantined one too (the latest copy of each):
+-- a rejected version still ends the state before it. A version without items is malformed
+-- and bounds nothing.
+raw_versions as (
+    select distinct on (id, updated)
+        id as subscription_id,
+        to_timestamp(updated) as updated_at,
+        lower(status) as status,
+        items
+    from raw_stripe.subscriptions
+    where
+        {{ extracted_by_plan() }}
+        and id is not null
+        and updated is not null
+        and {{ is_rebuilt('id') }}
+    order by id asc, updated asc, _airbyte_extracted_at desc, _airbyte_raw_id asc
 ),
 
 validated_versions as (
     select
         subscription_id,
         updated_at,
-        max(status) as status
-    from staging.stripe_subscription_items_validated
-    -- A version without items is malformed; it must not end the state before it.
-    where updated_at is not null and item_position is not null
-    group by subscription_id, updated_at
+        status
+    from raw_versions
+    where jsonb_typeof(items -> 'data') = 'array' and jsonb_array_length(items -> 'data') > 0
 ),
 
 version_bounds as (
@@ -123,9 +147,41 @@ first_versions as (
     group by subscription_id
 ),
 
+-- Issued non-proration subscription lines of recurring prices rebuild history.
+history_lines as (
+    select
+        subscription_id,
+        coalesce(subscription_item_id, 'line_' || invoice_line_id) as subscription_item_id,
+        customer_id,
+        price_id,
+        price_type,
+        usage_type,
+        currency,
+        unit_amount_minor,
+        quantity,
+        billing_interval,
+        interval_count,
+        interval_count * case billing_interval
+            when 'month' then 1::numeric
+            when 'year' then 12::numeric
+            when 'week' then 12::numeric / 52
+            when 'day' then 12::numeric / 365
+        end as months_in_interval,
+        discount_amount_minor,
+        period_start_at,
+        period_end_at
+    from staging.stripe_invoice_line_items
+    where
+        line_type = 'subscription'
+        and not is_proration
+        and price_type = 'recurring'
+        and coalesce(invoice_status, 'missing') not in ('draft', 'void')
+        and {{ is_rebuilt('subscription_id') }}
+),
+
 billed_periods as (
     select history_lines.*
-    from staging.stripe_invoice_lines_for_history as history_lines
+    from history_lines
     left join first_versions
         on history_lines.subscription_id = first_versions.subscription_id
     where

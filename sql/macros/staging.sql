@@ -59,3 +59,25 @@
     )
     or {{ key }} is null and _airbyte_extracted_at > {{ bind(since) }}::timestamptz
 {%- endmacro %}
+
+{#
+    For the merge of raw_stripe.invoice_line_items: a predicate on its rows, true for the
+    changed lines, the lines of changed invoices (their status and customer are copied onto
+    the line), and the lines quarantined because their invoice was not staged yet.
+#}
+{% macro changed_invoice_lines(since='changed_since') -%}
+    {{ changed_records('raw_stripe.invoice_line_items', 'id', since) }}
+    or invoice_id in (
+        select changed.id
+        from raw_stripe.invoices as changed
+        where changed._airbyte_extracted_at > {{ bind('invoices_changed_since') }}::timestamptz
+    )
+    or id in (
+        -- The record key is invoice id / line id.
+        select split_part(waiting.record_key, '/', 2)
+        from staging.quarantine as waiting
+        where
+            waiting.source_table = 'raw_stripe.invoice_line_items'
+            and waiting.reason like 'invoice not staged%%'
+    )
+{%- endmacro %}

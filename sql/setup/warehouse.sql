@@ -80,3 +80,8 @@ begin
     end if;
 end;
 $$;
+
+-- Stripe subscription items are validated by staging.stripe_subscription_items itself, and
+-- core.subscription_item_states reads its history lines from staging.stripe_invoice_line_items.
+drop table if exists staging.stripe_subscription_items_validated;
+drop table if exists staging.stripe_invoice_lines_for_history;

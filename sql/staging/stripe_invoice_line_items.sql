@@ -1,4 +1,4 @@
-{% from 'macros/staging.sql' import changed_records, latest_rows, quarantine_columns with context %}
+{% from 'macros/staging.sql' import changed_invoice_lines, latest_rows, quarantine_columns with context %}
 -- Stripe invoice lines, one row per line (the latest copy), with the billing period, price
 -- and discount parsed out of their JSON and the invoice's customer and status attached.
 -- A line that cannot be used is quarantined with its reason: one that names no invoice, or an
@@ -6,29 +6,12 @@
 -- of an issued invoice, the lines that rebuild subscription history, whose subscription,
 -- billed period, interval, quantity or unit amount is missing or invalid. A line quarantined
 -- because its invoice has not arrived is staged by the first run after the invoice syncs.
-{#- Lines that changed, lines of invoices that changed, and lines waiting for their invoice. #}
-{%- set changed_lines %}
-{{ changed_records('raw_stripe.invoice_line_items', 'id') }}
-    or invoice_id in (
-        select changed.id
-        from raw_stripe.invoices as changed
-        where changed._airbyte_extracted_at > {{ bind('invoices_changed_since') }}::timestamptz
-    )
-    or id in (
-        -- The record key is invoice id / line id.
-        select split_part(waiting.record_key, '/', 2)
-        from staging.quarantine as waiting
-        where
-            waiting.source_table = 'raw_stripe.invoice_line_items'
-            and waiting.reason like 'invoice not staged%%'
-    )
-{% endset %}
 with source as (
     {{ latest_rows(
         'raw_stripe.invoice_line_items',
         'id',
         'invoice_updated desc nulls last, _airbyte_extracted_at desc, _airbyte_raw_id asc',
-        filter=changed_lines
+        filter=changed_invoice_lines()
     ) }}
 ),
 

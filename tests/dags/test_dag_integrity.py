@@ -103,3 +103,16 @@ def test_scheduled_dags_have_nonempty_data_intervals(dag_bag):
         if timetable.can_be_scheduled:
             interval = timetable.infer_manual_data_interval(run_after=run_after)
             assert interval.end > interval.start, f"{dag_id}: empty data interval {interval}"
+
+
+def test_tasks_reading_the_plan_run_after_it(dag_bag):
+    dag = dag_bag.dags["saas_metrics_daily"]
+    readers = [
+        task
+        for task in dag.tasks
+        if "plan_recompute" in repr([getattr(task, field, None) for field in task.template_fields])
+    ]
+    assert len(readers) > 10
+    for task in readers:
+        upstream = {relative.task_id for relative in task.get_flat_relatives(upstream=True)}
+        assert "plan_recompute" in upstream, task.task_id

@@ -86,6 +86,7 @@ def run_models(
             quarantine_source=rendered.quarantine_source,
             unique_key=rendered.unique_key,
             changed_since=rendered.changed_since,
+            merge_keys=rendered.merge_keys,
         )
     return results
 

@@ -273,6 +273,9 @@ def test_merge_replaces_only_the_changed_records(warehouse_db):
     assert warehouse_db.query("select record_key, reason from staging.quarantine") == [
         ("key_2", "negative value -2")
     ]
+    assert warehouse_db.query("select indexname from pg_indexes where tablename = 'records'") == [
+        ("records_record_idx",)
+    ]
 
 
 def test_merge_since_minus_infinity_rebuilds_the_table(warehouse_db):
@@ -294,13 +297,32 @@ def test_merge_rerun_changes_nothing(warehouse_db):
     assert warehouse_db.query("select raw_id from staging.quarantine") == [("raw_-3",)]
 
 
-def test_merge_rejects_duplicate_keys_and_writes_nothing(warehouse_db):
+def test_merge_rejects_usable_rows_without_key(warehouse_db):
     with warehouse_db.connect() as conn:
         _merge(conn, [1, 2], changed_since="-infinity")
-        doubled = MERGE_MODEL.replace("%(values)s::int []", "%(values)s::int [] || %(values)s::int []")
-        with pytest.raises(SqlTransformError, match="one row per record, but the model returned 2 rows for 1 keys"):
-            _merge(conn, [1], sql=doubled)
+        keyless = MERGE_MODEL.replace("abs(value) as record", "nullif(abs(value), 3) as record")
+        with pytest.raises(SqlTransformError, match="1 of the 2 rows to merge into staging.records have no record"):
+            _merge(conn, [1, 3], sql=keyless)
     assert warehouse_db.query("select record from staging.records order by 1") == [(1,), (2,)]
+
+
+def test_merge_replaces_records_listed_in_merge_keys(warehouse_db):
+    with warehouse_db.connect() as conn:
+        _merge(conn, [1, 2, 3], changed_since="-infinity")
+        conn.execute("create table staging.record_changes as select 2 as record")
+        conn.commit()
+        # Record 2 changed but has no rows any more; record 1 is rewritten with a second row.
+        result = run_transform(
+            conn,
+            sql="select 1 as record, value from unnest(array[1, 1]) as value",
+            target="staging.records",
+            materialization="merge",
+            unique_key="record",
+            changed_since="2026-01-01T00:00:00+00:00",
+            merge_keys="staging.record_changes",
+        )
+    assert result == {"rows_written": 2, "rows_deleted": 2}
+    assert warehouse_db.query("select record, value from staging.records order by 1") == [(1, 1), (1, 1), (3, 3)]
 
 
 def test_merge_needs_a_key_and_a_change_instant():

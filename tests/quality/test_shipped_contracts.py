@@ -24,7 +24,7 @@ from saas_metrics.operators.quality_gate import QualityGateOperator
 
 AS_OF = dt.datetime(2026, 3, 15, 7, tzinfo=dt.UTC)
 MONTHLY = price(10000)
-STAGED_SUBSCRIPTIONS = ("stripe_subscription_items", "quarantine_stripe_subscription_items")
+STAGED_SUBSCRIPTIONS = ("stripe_subscription_items",)
 
 
 @pytest.fixture

@@ -276,8 +276,12 @@ def test_incremental_product_and_cost_tables_equal_full_rebuild(raw):
     assert _snapshot(raw, tables) == incremental
 
 
-MERGED_STAGING = models_upstream_of("stripe_invoice_line_items", "segment_tracks", "zendesk_tickets")
+MERGED_STAGING = models_upstream_of(
+    "stripe_invoice_line_items", "segment_tracks", "zendesk_tickets", "subscription_item_states"
+)
 MERGED_TABLES = (
+    "staging.stripe_subscription_items",
+    "core.subscription_item_states",
     "staging.stripe_invoices",
     "staging.stripe_invoice_line_items",
     "staging.segment_tracks",
@@ -286,9 +290,10 @@ MERGED_TABLES = (
 )
 
 
-def _insert_line(conn, line_id, invoice_id, extracted_at, **kwargs):
-    insert_invoice_line(conn, line_id=line_id, invoice_id=invoice_id, customer_id="c1", subscription_id="s1",
-                        period=("2026-03-01", "2026-04-01"), item_price=price(1000), **kwargs)
+def _insert_line(conn, line_id, invoice_id, extracted_at, subscription_id="s1", customer_id="c1", **kwargs):
+    insert_invoice_line(conn, line_id=line_id, invoice_id=invoice_id, customer_id=customer_id,
+                        subscription_id=subscription_id, period=("2026-03-01", "2026-04-01"),
+                        item_price=price(1000), **kwargs)
     conn.execute("update raw_stripe.invoice_line_items set _airbyte_extracted_at = %s where id = %s",
                  (extracted_at, line_id))
     conn.execute("update raw_stripe.invoices set _airbyte_extracted_at = %s where id = %s and "
@@ -324,6 +329,8 @@ def _assert_equals_full_rebuild(conn, as_of):
 def merged_day_one(raw):
     _insert_line(raw, "il1", "in1", "2026-03-01T01:00:00Z")
     _insert_line(raw, "il2", "in2", "2026-03-01T01:00:00Z")
+    # Subscription s7 has no synced version: its states come from its invoice line.
+    _insert_line(raw, "il7", "in7", "2026-03-01T01:00:00Z", subscription_id="s7", customer_id="c7")
     _insert_track(raw, "m1", "2026-03-01T01:00:00Z")
     _insert_ticket(raw, 1, "2026-03-01T01:00:00Z", "2026-03-01T00:00:00Z", "open")
     raw.commit()
@@ -343,7 +350,16 @@ def test_merged_staging_restages_only_changed_records_and_equals_full_rebuild(me
     raw.execute("delete from raw_stripe.invoices where id = 'in3'")
     _insert_track(raw, "m2", "2026-03-10T10:00:00Z", timestamp=None)
     _insert_ticket(raw, 1, "2026-03-10T10:00:00Z", "2026-03-10T09:00:00Z", "solved")
+    # s7's only invoice is voided, so it has no states any more; s2 gets a new version.
+    insert_raw(raw, "raw_stripe.invoices", {"id": "in7", "customer": "c7", "subscription": "s7", "status": "void",
+                                            "currency": "usd", "updated": unix("2026-03-10T09:00:00"),
+                                            "_airbyte_extracted_at": "2026-03-10T10:00:00Z"})
+    insert_subscription_version(raw, subscription_id="s2", customer_id="c2", updated="2026-03-10T08:00:00",
+                                extracted_at="2026-03-10T10:00:00", items=[(price(2000), 5)])
     raw.commit()
+    states_before = raw.execute(
+        "select subscription_id, count(*) from core.subscription_item_states group by 1 order by 1"
+    ).fetchall()
     plan = _daily_run(raw, DAY_TWO, models=MRR_MODELS | MERGED_STAGING)
 
     # The plan reads again from one day before day one's watermark.
@@ -351,11 +367,18 @@ def test_merged_staging_restages_only_changed_records_and_equals_full_rebuild(me
     assert plan.changed_since["raw_stripe.invoice_line_items"] == "2026-02-28T01:00:00+00:00"
     assert raw.execute(
         "select invoice_line_id, invoice_status from staging.stripe_invoice_line_items order by 1"
-    ).fetchall() == [("il1", "void"), ("il2", "paid")]
+    ).fetchall() == [("il1", "void"), ("il2", "paid"), ("il7", "void")]
     assert raw.execute("select record_key, reason from staging.quarantine order by 1").fetchall() == [
         ("in3/il3", "invoice not staged in3"), ("m2", "missing timestamp")
     ]
     assert raw.execute("select status from staging.zendesk_tickets").fetchall() == [("solved",)]
+    assert raw.execute("select subscription_id from core.changed_subscriptions order by 1").fetchall() == [
+        ("s1",), ("s2",), ("s7",)
+    ]
+    assert states_before == [("s1", 2), ("s2", 1), ("s3", 1), ("s7", 1)]
+    assert raw.execute(
+        "select subscription_id, count(*) from core.subscription_item_states group by 1 order by 1"
+    ).fetchall() == [("s1", 2), ("s2", 2), ("s3", 1)]
     _assert_equals_full_rebuild(raw, DAY_TWO)
 
     # Day three: the missing invoice arrives, so its waiting line is staged.

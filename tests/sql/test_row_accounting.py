@@ -145,7 +145,7 @@ def test_rejected_rows_keep_key_and_reason(raw):
         ("in_9/il_3", "invoice not staged in_9"),
     ]
     assert _reasons(raw, "raw_stripe.subscriptions") == [
-        ("missing key/si_None_0", "missing id"),
+        ("missing key", "missing id"),
         ("sub_1/no items", "version without items"),
     ]
     assert _reasons(raw, "raw_product.workspaces") == [("2", "missing created_at")]

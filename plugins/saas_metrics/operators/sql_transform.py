@@ -14,8 +14,9 @@ interval always leaves the same table:
   never write outside the part of the table its run owns.
 - ``merge``: the model returns only the records that changed since ``changed_since`` (an
   instant of extraction), and the rows of those records, found by ``unique_key``, are replaced;
-  the other rows stay. When ``changed_since`` is ``-infinity`` the model returns every record and
-  the whole table is replaced, as with ``table``. The model's rows must be unique by the key.
+  the other rows stay. A record may have several rows. ``merge_keys`` names a table of the
+  records to replace when a changed record can leave no rows. When ``changed_since`` is
+  ``-infinity`` the model returns every record and the whole table is replaced, as with ``table``.
 - ``script``: the statements run as they are (schema set-up, functions).
 
 A staging model that validates raw rows sets ``quarantine_source`` (the raw table it reads) and
@@ -80,6 +81,8 @@ class SqlTransformOperator(BaseOperator):
     :param changed_since: for ``merge``, the extraction instant after which the model's records
         changed, or ``-infinity`` to rebuild the table. Templated; it is also bound to the
         model as ``changed_since``.
+    :param merge_keys: for ``merge``, a ``schema.table`` with a ``unique_key`` column that lists
+        more records to replace, besides those of the model's rows.
     :param conn_id: Airflow connection of the warehouse.
     """
 
@@ -99,6 +102,7 @@ class SqlTransformOperator(BaseOperator):
         quarantine_source: str | None = None,
         unique_key: str | None = None,
         changed_since: str | None = None,
+        merge_keys: str | None = None,
         conn_id: str = "warehouse",
         **kwargs: Any,
     ) -> None:
@@ -111,6 +115,7 @@ class SqlTransformOperator(BaseOperator):
         self.quarantine_source = quarantine_source
         self.unique_key = unique_key
         self.changed_since = changed_since
+        self.merge_keys = merge_keys
         self.conn_id = conn_id
 
     def render_template_fields(self, context, jinja_env=None) -> None:
@@ -137,6 +142,7 @@ class SqlTransformOperator(BaseOperator):
                 quarantine_source=self.quarantine_source,
                 unique_key=self.unique_key,
                 changed_since=self.changed_since,
+                merge_keys=self.merge_keys,
             )
         self.log.info(
             "%s %s: %d rows deleted, %d rows written in %.2f s",
@@ -199,6 +205,7 @@ def run_transform(
     quarantine_source: str | None = None,
     unique_key: str | None = None,
     changed_since: str | None = None,
+    merge_keys: str | None = None,
 ) -> dict[str, Any]:
     """Write a rendered model with an open psycopg connection and commit; roll back on any error.
 
@@ -212,8 +219,13 @@ def run_transform(
     parameters = dict(parameters or {})
     is_merge = materialization == "merge" and str(changed_since) != EVERY_RECORD
     if materialization == "merge":
-        if not (unique_key and _COLUMN.match(unique_key) and changed_since):
-            raise SqlTransformError(f"A merge into {target} needs unique_key and changed_since")
+        if not (unique_key and _COLUMN.match(unique_key) and changed_since) or (
+            merge_keys and not _IDENTIFIER.match(merge_keys)
+        ):
+            raise SqlTransformError(
+                f"A merge into {target} needs unique_key and changed_since, and merge_keys must be a "
+                f"schema.table name; got {unique_key!r}, {changed_since!r} and {merge_keys!r}"
+            )
         parameters["changed_since"] = changed_since
         # A merge that rebuilds every record is a table replacement.
         materialization = "merge" if is_merge else "table"
@@ -237,9 +249,10 @@ def run_transform(
             cur.execute(f"create temporary table _model on commit drop as {select}", parameters)
             if is_merge:
                 # The records the run decided again, usable or not: their old rows all go.
+                listed = f"union select {unique_key} from {merge_keys}" if merge_keys else ""
                 cur.execute(
                     f"create temporary table _merged on commit drop as "
-                    f"select distinct {unique_key} from _model where {unique_key} is not null"
+                    f"select {unique_key} from _model where {unique_key} is not null {listed}"
                 )
             if quarantine_source:
                 quarantine = _split_quarantine(cur, quarantine_source, materialization)
@@ -254,7 +267,9 @@ def run_transform(
                 cur.execute(f"delete from {target}")
                 deleted = cur.rowcount
             elif is_merge:
-                _check_unique(cur, target, unique_key, written)
+                _check_keyed(cur, target, unique_key, written)
+                # The merge finds the old rows of its records by key, so the key is indexed.
+                cur.execute(f"create index if not exists {table}_{unique_key}_idx on {target} ({unique_key})")
                 cur.execute(f"delete from {target} where {unique_key} in (select {unique_key} from _merged)")
                 deleted = cur.rowcount
             else:
@@ -361,14 +376,13 @@ def _split_quarantine(cur, source_table: str, materialization: str) -> dict[str,
     return reasons
 
 
-def _check_unique(cur, target: str, unique_key: str, written: int) -> None:
-    distinct, missing = cur.execute(
-        f"select count(distinct {unique_key}), count(*) filter (where {unique_key} is null) from _model"
-    ).fetchone()
-    if missing or distinct != written:
+def _check_keyed(cur, target: str, unique_key: str, written: int) -> None:
+    """Raise when a row to merge has no key: no later merge could replace it."""
+    missing = cur.execute(f"select count(*) from _model where {unique_key} is null").fetchone()[0]
+    if missing:
         raise SqlTransformError(
-            f"A merge into {target} needs one row per {unique_key}, but the model returned {written} rows "
-            f"for {distinct} keys and {missing} rows without one. Nothing was written."
+            f"{missing} of the {written} rows to merge into {target} have no {unique_key}, so no later "
+            "run could replace them; quarantine such rows in the model. Nothing was written."
         )
 
 

@@ -1,0 +1,28 @@
+{% from 'macros/staging.sql' import changed_invoice_lines, extracted_by_plan with context %}
+-- The subscriptions whose item states this run rebuilds (core.subscription_item_states is a
+-- merge by subscription): those with a version extracted after the plan's changed_since of
+-- raw_stripe.subscriptions, and those of the invoice lines the run restaged.
+with changed_versions as (
+    select id as subscription_id
+    from raw_stripe.subscriptions
+    where
+        {{ extracted_by_plan() }}
+        and _airbyte_extracted_at > {{ bind('subscriptions_changed_since') }}::timestamptz
+),
+
+changed_lines as (
+    select subscription as subscription_id
+    from raw_stripe.invoice_line_items
+    where
+        {{ extracted_by_plan() }}
+        and ({{ changed_invoice_lines(since='lines_changed_since') }})
+),
+
+final as (
+    select subscription_id from changed_versions
+    union
+    select subscription_id from changed_lines
+)
+
+select subscription_id from final
+where subscription_id is not null
