@@ -52,6 +52,7 @@ from airflow.sdk import DAG, CronDataIntervalTimetable, Param, TaskGroup, chain,
 
 from saas_metrics.config import load_metrics_config
 from saas_metrics.dag_defaults import DAILY_START_DATE, default_args
+from saas_metrics.incremental import INCREMENTAL_SOURCES
 from saas_metrics.ingestion import build_ingestion_group, load_sources
 from saas_metrics.models import (
     EXTRACTED_UNTIL,
@@ -314,7 +315,13 @@ with DAG(
         config=CONFIG,
         materialization="partition",
         partition_filter="as_of = %(as_of)s::timestamptz",
-        parameters={"extracted_until": EXTRACTED_UNTIL},
+        parameters={
+            "extracted_until": EXTRACTED_UNTIL,
+            **{
+                f"{source.table.replace('.', '_')}_since": changed_since_template(source.table)
+                for source in INCREMENTAL_SOURCES
+            },
+        },
     )
 
     @task

@@ -10,16 +10,17 @@ late product event reopens product metrics but not MRR. The plan is logged with 
 each incremental model receives the bound parameter `recompute_from`, the earliest first
 month of the domains it reads, and writes only the months from there to the open month.
 
-The staging models of the largest raw tables merge (see MERGED_SOURCES): the plan gives each
-of them `changed_since`, the instant after which its records changed, and the model restages
-only the records with a raw row extracted later. The plan rebuilds such a table in full
-(`changed_since` = -infinity) on a full rebuild, on its first run, and when its raw table lost
-rows since the last run.
+The largest raw tables are read by change (see INCREMENTAL_SOURCES): the plan gives each of
+them `changed_since`, the instant after which its records changed. Their staging models merge
+only the records with a raw row extracted later, and the row accounting counts only those
+records. The plan reads such a table in full (`changed_since` = -infinity) on a full rebuild,
+on its first run, and when its rows up to the last watermark changed.
 
 Watermarks (the latest `_airbyte_extracted_at` seen per raw table) are stored in
 analytics.pipeline_state by the last task of a successful run, so a failed run is planned
 again from the same point. The plan also indexes `_airbyte_extracted_at` of the raw tables it
-reads, and the key of the merged ones, so that finding the new rows does not read the history."""
+reads, and the keys of the incremental ones, so that finding the new rows and their records
+does not read the history."""
 
 from __future__ import annotations
 
@@ -37,8 +38,8 @@ log = logging.getLogger(__name__)
 FULL_HISTORY_START = dt.date(1970, 1, 1)
 STATE_TABLE = "analytics.pipeline_state"
 WATERMARKS_KEY = "extraction_watermarks"
-# What the merged staging tables hold: the watermarks of the last successful run, as they
-# were (they go back when a raw table was reloaded with fewer rows).
+# Per incremental raw table, the watermark of the last successful run and the number of rows
+# extracted up to it. Unlike WATERMARKS_KEY, this watermark can go back (a table reloaded).
 STAGING_WATERMARKS_KEY = "staging_watermarks"
 CONVENTIONS_KEY = "conventions_fingerprint"
 
@@ -111,23 +112,32 @@ TRACKED_SOURCES: tuple[TrackedSource, ...] = (
 
 
 @dataclass(frozen=True)
-class MergedSource:
-    """A raw table whose staging model merges the records that changed (materialization merge)."""
+class IncrementalSource:
+    """A raw table read by change: the row accounting counts only its changed records.
+
+    With `merged`, its staging model also merges only those (materialization merge).
+    """
 
     table: str
     key: str
     staged_table: str
+    staged_key: str
+    merged: bool = True
 
 
-MERGED_SOURCES: tuple[MergedSource, ...] = (
-    MergedSource("raw_stripe.subscriptions", "id", "staging.stripe_subscription_items"),
-    MergedSource("raw_stripe.invoices", "id", "staging.stripe_invoices"),
-    MergedSource("raw_stripe.invoice_line_items", "id", "staging.stripe_invoice_line_items"),
-    MergedSource("raw_segment.tracks", "id", "staging.segment_tracks"),
-    MergedSource("raw_zendesk.tickets", "id", "staging.zendesk_tickets"),
+INCREMENTAL_SOURCES: tuple[IncrementalSource, ...] = (
+    IncrementalSource("raw_stripe.subscriptions", "id", "staging.stripe_subscription_items", "subscription_id"),
+    IncrementalSource("raw_stripe.invoices", "id", "staging.stripe_invoices", "invoice_id"),
+    IncrementalSource("raw_stripe.invoice_line_items", "id", "staging.stripe_invoice_line_items", "invoice_line_id"),
+    # Users are rebuilt and events staged by day (see the daily DAG); only their accounting is by change.
+    IncrementalSource("raw_product.users", "id", "staging.product_users", "user_id", merged=False),
+    IncrementalSource("raw_product.events", "id", "staging.product_events", "event_id", merged=False),
+    IncrementalSource("raw_segment.tracks", "id", "staging.segment_tracks", "message_id"),
+    IncrementalSource("raw_zendesk.tickets", "id", "staging.zendesk_tickets", "ticket_id"),
 )
-# A merge also reads again the rows extracted this long before the last run's watermark: a
-# sync running during that run may have committed rows stamped earlier after the run read.
+MERGED_SOURCES = tuple(source for source in INCREMENTAL_SOURCES if source.merged)
+# A run also reads again the rows extracted this long before the last run's watermark, because
+# a sync running during that run may have committed rows stamped earlier after the run read.
 LATE_COMMIT_LOOKBACK = dt.timedelta(days=1)
 
 
@@ -142,9 +152,11 @@ class RecomputePlan:
     # the warehouse clock when the plan was made, or the interval end if that is later. A sync
     # landing during the run is then left whole to the next run instead of half processed.
     extracted_until: str = "infinity"
-    # Per merged raw table: the extraction instant after which its records are restaged, or
-    # -infinity to rebuild its staging table.
+    # Per incremental raw table: the extraction instant after which its records changed, or
+    # -infinity to read the whole table.
     changed_since: dict[str, str] = field(default_factory=dict)
+    # Per incremental raw table: the rows extracted up to watermarks_seen, for the next plan.
+    rows_seen: dict[str, int] = field(default_factory=dict)
     reasons: list[str] = field(default_factory=list)
     watermarks_seen: dict[str, str] = field(default_factory=dict)
     conventions_fingerprint: str = ""
@@ -176,32 +188,56 @@ def _table_exists(conn, table: str) -> bool:
     return conn.execute("select to_regclass(%s) is not null", (table,)).fetchone()[0]
 
 
-def index_raw_tables(conn) -> None:
-    """Index the extraction time of the raw tables the plan reads, and the key of merged ones.
+def index_tables(conn) -> None:
+    """Index what the plan and the incremental sources look up.
 
-    The first run on an existing table builds the index; later runs find it.
+    These are the extraction time of the raw tables the plan reads, and the raw and staged keys
+    of the incremental sources. The first run on an existing table builds an index; later runs
+    find it.
     """
     indexes = [(source.table, "_airbyte_extracted_at") for source in TRACKED_SOURCES]
-    indexes += [(source.table, column) for source in MERGED_SOURCES for column in ("_airbyte_extracted_at", source.key)]
+    for source in INCREMENTAL_SOURCES:
+        indexes += [(source.table, "_airbyte_extracted_at"), (source.table, source.key)]
+        indexes.append((source.staged_table, source.staged_key))
     for table, column in dict.fromkeys(indexes):
         if _table_exists(conn, table):
             name = f"{table.split('.')[1]}_{column.strip('_')}_idx"
             conn.execute(f"create index if not exists {name} on {table} ({column})")
 
 
-def _changed_since(conn, source: MergedSource, seen: dict, staged: dict, is_full: bool) -> tuple[str, str | None]:
-    """Return (changed_since, reason for a rebuild or None) for a merged source."""
+def _count_rows(conn, table: str, after: str | None, until: str) -> int:
+    """Count the rows of `table` extracted in (after, until]; `after` None means from the start."""
+    return conn.execute(
+        f"select count(*) from {table} where _airbyte_extracted_at > %s::timestamptz "
+        "and _airbyte_extracted_at <= %s::timestamptz",
+        (after or "-infinity", until),
+    ).fetchone()[0]
+
+
+def _changed_since(
+    conn, source: IncrementalSource, seen: dict, staged: dict, is_full: bool
+) -> tuple[str, str | None, int | None]:
+    """Decide how a run reads an incremental source.
+
+    Returns changed_since, the reason to read the whole table (or None), and the number of
+    rows extracted up to the last run's watermark (None when there is none).
+    """
+    last = staged.get(source.table)
+    if not isinstance(last, dict) or not _table_exists(conn, source.staged_table):
+        reason = None if is_full else f"{source.table} is read in full: no earlier run staged it"
+        return "-infinity", reason, None
+    rows = _count_rows(conn, source.table, None, last["watermark"])
     if is_full:
-        return "-infinity", None
-    if not _table_exists(conn, source.staged_table) or source.table not in staged:
-        return "-infinity", f"{source.staged_table} is built in full: no earlier run staged it"
-    last = dt.datetime.fromisoformat(staged[source.table])
-    if source.table not in seen or dt.datetime.fromisoformat(seen[source.table]) < last:
+        return "-infinity", None, rows
+    if rows != last["rows"]:
+        # Rows up to the watermark were deleted, or written later with older extraction times (a
+        # manual load, a restored backup). A read by change would miss them.
         return "-infinity", (
-            f"{source.staged_table} is built in full: {source.table} has no rows extracted at the last "
-            f"run's watermark {last.isoformat()} any more (reloaded or deleted)"
-        )
-    return (last - LATE_COMMIT_LOOKBACK).astimezone(dt.UTC).isoformat(), None
+            f"{source.table} is read in full: the last run counted {last['rows']} rows extracted up to its "
+            f"watermark {last['watermark']}, and there are {rows} now (rows deleted or loaded late)"
+        ), rows
+    since = dt.datetime.fromisoformat(last["watermark"]) - LATE_COMMIT_LOOKBACK
+    return since.astimezone(dt.UTC).isoformat(), None, rows
 
 
 def _read_state(conn, key: str):
@@ -239,9 +275,9 @@ def plan_recompute(
     elif _read_state(conn, CONVENTIONS_KEY) != fingerprint:
         is_full, reasons = True, ["metric conventions changed since the last run"]
 
-    index_raw_tables(conn)
+    index_tables(conn)
     seen = {}
-    for table in dict.fromkeys([source.table for source in TRACKED_SOURCES + MERGED_SOURCES]):
+    for table in dict.fromkeys([source.table for source in TRACKED_SOURCES + INCREMENTAL_SOURCES]):
         if _table_exists(conn, table):
             seen_max = conn.execute(f"select max(_airbyte_extracted_at) from {table}").fetchone()[0]
             if seen_max is not None:
@@ -312,11 +348,15 @@ def plan_recompute(
             reasons.append(f"FX rates changed from {changed_month:%Y-%m}")
 
     staged = _read_state(conn, STAGING_WATERMARKS_KEY) or {}
-    changed_since = {}
-    for source in MERGED_SOURCES:
-        changed_since[source.table], rebuild = _changed_since(conn, source, seen, staged, is_full)
+    changed_since, rows_seen = {}, {}
+    for source in INCREMENTAL_SOURCES:
+        changed_since[source.table], rebuild, rows = _changed_since(conn, source, seen, staged, is_full)
         if rebuild:
             reasons.append(rebuild)
+        if source.table in seen:
+            # The rows up to this run's watermark: those up to the last one plus the new ones.
+            previous = staged[source.table]["watermark"] if rows is not None else None
+            rows_seen[source.table] = (rows or 0) + _count_rows(conn, source.table, previous, seen[source.table])
 
     if is_full:
         by_domain = dict.fromkeys(DOMAINS, FULL_HISTORY_START)
@@ -330,6 +370,7 @@ def plan_recompute(
         recompute_from_by_domain={domain: month.isoformat() for domain, month in by_domain.items()},
         extracted_until=extracted_until.isoformat(),
         changed_since=changed_since,
+        rows_seen=rows_seen,
         reasons=reasons,
         watermarks_seen=seen,
         conventions_fingerprint=fingerprint,
@@ -362,9 +403,8 @@ def save_pipeline_state(conn, plan: dict) -> None:
         table: max(value, stored.get(table, value)) for table, value in plan["watermarks_seen"].items()
     }
     staging = {
-        source.table: plan["watermarks_seen"][source.table]
-        for source in MERGED_SOURCES
-        if source.table in plan["watermarks_seen"]
+        table: {"watermark": plan["watermarks_seen"][table], "rows": rows}
+        for table, rows in plan.get("rows_seen", {}).items()
     }
     for key, value in (
         (WATERMARKS_KEY, merged),

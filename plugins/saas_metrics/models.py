@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from saas_metrics.config import MetricsConfig
-from saas_metrics.incremental import DOMAINS, MERGED_SOURCES
+from saas_metrics.incremental import DOMAINS, INCREMENTAL_SOURCES
 from saas_metrics.operators.sql_transform import SqlTransformOperator
 
 # The end of the run's data interval is the "now" of every model. Incremental models rewrite
@@ -36,16 +36,16 @@ EXTRACTED_UNTIL = "{{ ti.xcom_pull(task_ids='plan_recompute')['extracted_until']
 
 
 def changed_since_template(*raw_tables: str) -> str:
-    """Template of the plan's changed_since for merged raw tables: the earliest of theirs.
+    """Template of the plan's changed_since for incremental raw tables: the earliest of theirs.
 
-    Each table must be one of saas_metrics.incremental.MERGED_SOURCES. The plan writes the
+    Each table must be one of saas_metrics.incremental.INCREMENTAL_SOURCES. The plan writes the
     instants in UTC, so the earliest is the smallest string, and -infinity is smaller than any.
     """
-    unknown = set(raw_tables) - {source.table for source in MERGED_SOURCES}
+    unknown = set(raw_tables) - {source.table for source in INCREMENTAL_SOURCES}
     if not raw_tables or unknown:
         raise ValueError(
             f"{', '.join(sorted(unknown)) or 'no table'}: name merged sources from "
-            "saas_metrics.incremental.MERGED_SOURCES"
+            "saas_metrics.incremental.INCREMENTAL_SOURCES"
         )
     plan = "ti.xcom_pull(task_ids='plan_recompute')['changed_since']"
     return "{{ [" + ", ".join(f"{plan}['{table}']" for table in raw_tables) + "] | min }}"
@@ -91,7 +91,7 @@ def sql_model(
     of `target` that identifies a record. The model restages the records with raw rows extracted
     after the bound parameter `changed_since`, the plan's instant for the raw tables
     `merged_from` (by default `quarantine_source`), which must be among
-    saas_metrics.incremental.MERGED_SOURCES. `merge_keys` names a table of more records to
+    saas_metrics.incremental.INCREMENTAL_SOURCES. `merge_keys` names a table of more records to
     replace.
     """
     if merge_key:

@@ -1,6 +1,10 @@
 -- Where every raw row of this run went, per source table: one row per source for each run
 -- (as_of), so the history of the counts is kept. Only raw rows extracted up to the run's plan
--- (the bound extracted_until) count, the same rows the staging models read.
+-- (the bound extracted_until) count, the same rows the staging models read. The plan reads the
+-- large sources by change (saas_metrics.incremental.INCREMENTAL_SOURCES). For them only the
+-- records with a raw row extracted after extracted_since count, which are the records the run
+-- staged again. The others balanced when a run last changed them. extracted_since is null when
+-- every record counts (the first run, a full rebuild, and the small sources).
 --
 --   raw_rows       = collapsed_rows + records
 --   records        = staged_rows + quarantined_rows + unaccounted_rows
@@ -12,36 +16,66 @@
 -- identity: collapsed_rows are repeated copies of a version, and records are item versions,
 -- because staging keeps one row per item of each distinct version (a version without items
 -- counts one, and is quarantined).
-{#- Keys keep their column type: counting distinct bigints is several times faster than text. #}
+{#-
+    Keys keep their column type: counting distinct bigints is several times faster than text.
+    The fourth item is the staged table's key of an incremental source, which the plan's
+    changed_since for the table (bound as <schema>_<table>_since) scopes.
+#}
 {%- set sources = [
-    ('raw_stripe.customers', 'id', 'staging.stripe_customers'),
-    ('raw_stripe.invoices', 'id', 'staging.stripe_invoices'),
-    ('raw_stripe.invoice_line_items', 'id', 'staging.stripe_invoice_line_items'),
-    ('raw_product.workspaces', 'id', 'staging.product_workspaces'),
-    ('raw_product.users', 'id', 'staging.product_users'),
-    ('raw_product.events', 'id', 'staging.product_events'),
-    ('raw_segment.tracks', 'id', 'staging.segment_tracks'),
-    ('raw_salesforce.account', '"Id"', 'staging.salesforce_accounts'),
-    ('raw_salesforce.opportunity', '"Id"', 'staging.salesforce_opportunities'),
-    ('raw_zendesk.tickets', 'id', 'staging.zendesk_tickets'),
-    ('raw_aws_cost.cost_and_usage', "time_period_start::text || '/' || service", 'staging.aws_costs_daily'),
+    ('raw_stripe.customers', 'id', 'staging.stripe_customers', none),
+    ('raw_stripe.invoices', 'id', 'staging.stripe_invoices', 'invoice_id'),
+    ('raw_stripe.invoice_line_items', 'id', 'staging.stripe_invoice_line_items', 'invoice_line_id'),
+    ('raw_product.workspaces', 'id', 'staging.product_workspaces', none),
+    ('raw_product.users', 'id', 'staging.product_users', 'user_id'),
+    ('raw_product.events', 'id', 'staging.product_events', 'event_id'),
+    ('raw_segment.tracks', 'id', 'staging.segment_tracks', 'message_id'),
+    ('raw_salesforce.account', '"Id"', 'staging.salesforce_accounts', none),
+    ('raw_salesforce.opportunity', '"Id"', 'staging.salesforce_opportunities', none),
+    ('raw_zendesk.tickets', 'id', 'staging.zendesk_tickets', 'ticket_id'),
+    ('raw_aws_cost.cost_and_usage', "time_period_start::text || '/' || service", 'staging.aws_costs_daily', none),
 ] %}
+{%- macro since(raw_table) -%}
+    {{ bind(raw_table | replace('.', '_') ~ '_since') }}::timestamptz
+{%- endmacro %}
+{#- The keys of `raw_table` with a row extracted after its changed_since, up to the plan. #}
+{%- macro changed_keys(raw_table, key) -%}
+    select changed.{{ key }}
+    from {{ raw_table }} as changed
+    where
+        changed._airbyte_extracted_at > {{ since(raw_table) }}
+        and changed._airbyte_extracted_at <= {{ bind('extracted_until') }}::timestamptz
+{%- endmacro %}
+{#- True for the rows (aliased raw_row) of the records an incremental source counts. #}
+{%- macro in_scope(raw_table, key) -%}
+    ({{ since(raw_table) }} = '-infinity'
+    or raw_row.{{ key }} in ({{ changed_keys(raw_table, key) }})
+    or raw_row.{{ key }} is null and raw_row._airbyte_extracted_at > {{ since(raw_table) }})
+{%- endmacro %}
+{#- The quarantine rows of the records counted; all of the source's without a scope. #}
+{%- macro quarantined(raw_table, key, scoped) -%}
+    (
+        select count(*)
+        from staging.quarantine as quarantined
+        where
+            quarantined.source_table = '{{ raw_table }}'
+    {%- if scoped %}
+            and ({{ since(raw_table) }} = '-infinity' or quarantined.raw_id in (
+                select raw_row._airbyte_raw_id::text
+                from {{ raw_table }} as raw_row
+                where raw_row._airbyte_extracted_at <= {{ bind('extracted_until') }}::timestamptz
+                and {{ in_scope(raw_table, key) }}
+            ))
+    {%- endif %}
+    )
+{%- endmacro %}
 with settings as (
     select
         {{ bind('as_of') }}::timestamptz as as_of,
         {{ bind('extracted_until') }}::timestamptz as extracted_until
 ),
 
-quarantined as (
-    select
-        source_table,
-        count(*) as quarantined_rows
-    from staging.quarantine
-    group by source_table
-),
-
 counted as (
-    {% for raw_table, key, staged_table in sources %}
+    {% for raw_table, key, staged_table, staged_key in sources %}
         select
             '{{ raw_table }}'::text as source_table,
             '{{ staged_table }}'::text as staged_table,
@@ -49,14 +83,28 @@ counted as (
             source_rows.raw_rows,
             source_rows.raw_rows - source_rows.records as collapsed_rows,
             source_rows.records,
-            (select count(*) from {{ staged_table }}) as staged_rows
+            (
+                select count(*)
+                from {{ staged_table }}
+                {%- if staged_key %}
+                    where
+                        {{ since(raw_table) }} = '-infinity'
+                        or {{ staged_table }}.{{ staged_key }} in ({{ changed_keys(raw_table, key) }})
+                {%- endif %}
+            ) as staged_rows,
+            {{ quarantined(raw_table, key, staged_key) }} as quarantined_rows,
+            {{ since(raw_table) if staged_key else "'-infinity'::timestamptz" }} as extracted_since
         from (
             select
                 count(*) as raw_rows,
-                count(distinct {{ key }}) + count(*) filter (where {{ key }} is null) as records
-            from {{ raw_table }}
+                count(distinct raw_row.{{ key }}) + count(*) filter (where raw_row.{{ key }} is null) as records
+            from {{ raw_table }} as raw_row
             cross join settings
-            where {{ raw_table }}._airbyte_extracted_at <= settings.extracted_until
+            where
+                raw_row._airbyte_extracted_at <= settings.extracted_until
+                {%- if staged_key %}
+                    and {{ in_scope(raw_table, key) }}
+                {%- endif %}
         ) as source_rows
 
         union all
@@ -75,17 +123,26 @@ counted as (
                 else 1
             end
         ) as records,
-        (select count(*) from staging.stripe_subscription_items) as staged_rows
+        (
+            select count(*)
+            from staging.stripe_subscription_items as staged
+            where
+                {{ since('raw_stripe.subscriptions') }} = '-infinity'
+                or staged.subscription_id in ({{ changed_keys('raw_stripe.subscriptions', 'id') }})
+        ) as staged_rows,
+        {{ quarantined('raw_stripe.subscriptions', 'id', true) }} as quarantined_rows,
+        {{ since('raw_stripe.subscriptions') }} as extracted_since
     from (
         select
-            (array_agg(
-                subscriptions.items order by subscriptions._airbyte_extracted_at desc, subscriptions._airbyte_raw_id asc
-            ))[1] as items,
+            (array_agg(raw_row.items order by raw_row._airbyte_extracted_at desc, raw_row._airbyte_raw_id asc))[1]
+                as items,
             count(*) as copies
-        from raw_stripe.subscriptions as subscriptions
+        from raw_stripe.subscriptions as raw_row
         cross join settings
-        where subscriptions._airbyte_extracted_at <= settings.extracted_until
-        group by subscriptions.id, subscriptions.updated
+        where
+            raw_row._airbyte_extracted_at <= settings.extracted_until
+            and {{ in_scope('raw_stripe.subscriptions', 'id') }}
+        group by raw_row.id, raw_row.updated
     ) as versions
 
     union all
@@ -105,7 +162,9 @@ counted as (
             || '/' || coalesce(lower(finance_rates.currency), 'null')
             || '/' || coalesce(trim_scale(finance_rates.rate_to_usd)::text, 'null')
         ) as records,
-        (select count(*) from staging.fx_rates_monthly) as staged_rows
+        (select count(*) from staging.fx_rates_monthly) as staged_rows,
+        {{ quarantined('raw_finance.fx_rates_monthly', none, false) }} as quarantined_rows,
+        '-infinity'::timestamptz as extracted_since
     from raw_finance.fx_rates_monthly as finance_rates
 ),
 
@@ -119,14 +178,12 @@ final as (
         coalesce(counted.collapsed_rows, 0)::bigint as collapsed_rows,
         coalesce(counted.records, 0)::bigint as records,
         counted.staged_rows::bigint as staged_rows,
-        coalesce(quarantined.quarantined_rows, 0)::bigint as quarantined_rows,
-        (coalesce(counted.records, 0) - counted.staged_rows - coalesce(quarantined.quarantined_rows, 0))::bigint
-            as unaccounted_rows,
-        settings.extracted_until
+        counted.quarantined_rows::bigint as quarantined_rows,
+        (coalesce(counted.records, 0) - counted.staged_rows - counted.quarantined_rows)::bigint as unaccounted_rows,
+        settings.extracted_until,
+        nullif(counted.extracted_since, '-infinity') as extracted_since
     from counted
     cross join settings
-    left join quarantined
-        on counted.source_table = quarantined.source_table
 )
 
 select * from final

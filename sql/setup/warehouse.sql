@@ -85,3 +85,6 @@ $$;
 -- core.subscription_item_states reads its history lines from staging.stripe_invoice_line_items.
 drop table if exists staging.stripe_subscription_items_validated;
 drop table if exists staging.stripe_invoice_lines_for_history;
+
+-- analytics.row_accounting records the start of each source's scope (see the model).
+alter table if exists analytics.row_accounting add column if not exists extracted_since timestamptz;

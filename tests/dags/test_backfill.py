@@ -221,9 +221,26 @@ class AirflowServices:
                 if _timestamp(end_date) > started_after
             ]
             if not open_backfills and len(runs) >= expected:
+                for run in runs:
+                    run["failed_tasks"] = self.failed_tasks(run["run_id"]) if run["state"] != "success" else []
                 return runs
             time.sleep(5)
         raise AssertionError(f"backfill runs did not finish in {RUN_TIMEOUT_SECONDS} s; see {self.home}")
+
+
+    def failed_tasks(self, run_id: str) -> list[str]:
+        """Name each failed task of a run with the last error line of its log, so a failure explains itself."""
+        rows = self._metadata_query(
+            "select task_id, try_number from task_instance where run_id = ? and state = 'failed'", (run_id,)
+        )
+        described = []
+        for task_id, attempt in rows:
+            log = self.home / "logs" / "dag_id=saas_metrics_daily" / f"run_id={run_id}" / f"task_id={task_id}"
+            log = log / f"attempt={attempt}.log"
+            lines = log.read_text().splitlines() if log.exists() else []
+            errors = [line for line in lines if '"level":"error"' in line]
+            described.append(f"{task_id}: {errors[-1][:1000] if errors else f'no error line in {log}'}")
+        return described
 
 
 def _timestamp(value: str) -> float:
@@ -277,7 +294,8 @@ def test_one_by_one_runs_succeed(backfill_results):
 
 
 def test_backfill_runs_succeed(backfill_results):
-    assert [run["state"] for run in backfill_results["first_runs"]] == ["success"] * len(INTERVAL_ENDS)
+    runs = backfill_results["first_runs"]
+    assert [run["state"] for run in runs] == ["success"] * len(INTERVAL_ENDS), [run["failed_tasks"] for run in runs]
 
 
 def test_backfill_covers_the_same_intervals(backfill_results):
@@ -296,5 +314,6 @@ def test_backfill_equals_one_by_one(backfill_results):
 
 
 def test_second_backfill_changes_nothing(backfill_results):
-    assert [run["state"] for run in backfill_results["second_runs"]] == ["success"] * len(INTERVAL_ENDS)
+    runs = backfill_results["second_runs"]
+    assert [run["state"] for run in runs] == ["success"] * len(INTERVAL_ENDS), [run["failed_tasks"] for run in runs]
     assert backfill_results["second_backfill"] == backfill_results["first_backfill"]

@@ -49,7 +49,7 @@ def run_models(
     which every domain recomputes from `recompute_from` (the default rewrites every month).
     Merged staging tables are rebuilt unless the plan gives their `changed_since`.
     """
-    from saas_metrics.incremental import DOMAINS, MERGED_SOURCES
+    from saas_metrics.incremental import DOMAINS, INCREMENTAL_SOURCES
     from saas_metrics.operators.sql_transform import run_transform
 
     plan = plan or {
@@ -57,7 +57,7 @@ def run_models(
         "recompute_from_by_domain": dict.fromkeys(DOMAINS, recompute_from),
         "extracted_until": "infinity",
     }
-    plan = {"changed_since": {source.table: "-infinity" for source in MERGED_SOURCES}, **plan}
+    plan = {"changed_since": {source.table: "-infinity" for source in INCREMENTAL_SOURCES}, **plan}
 
     dag = daily_dag()
     results = {}

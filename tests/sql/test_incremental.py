@@ -417,7 +417,7 @@ def test_raw_table_that_lost_rows_is_restaged_in_full(merged_day_one):
     plan = _daily_run(raw, DAY_TWO, models=MRR_MODELS | MERGED_STAGING)
     assert plan.changed_since["raw_segment.tracks"] == "-infinity"
     assert plan.changed_since["raw_zendesk.tickets"] != "-infinity"
-    assert any("raw_segment.tracks has no rows extracted at the last run's watermark" in r for r in plan.reasons)
+    assert any("raw_segment.tracks is read in full: the last run counted 2 rows" in r for r in plan.reasons)
     assert raw.execute("select message_id from staging.segment_tracks").fetchall() == [("m1",)]
 
 
@@ -432,4 +432,44 @@ def test_plan_indexes_the_raw_tables(merged_day_one):
     assert (
         "CREATE INDEX events_airbyte_extracted_at_idx ON raw_product.events USING btree (_airbyte_extracted_at)"
         in indexes
+    )
+
+
+def test_row_accounting_counts_the_records_changed_since_the_last_run(merged_day_one):
+    raw = merged_day_one
+    _insert_track(raw, "m0", "2026-01-01T00:00:00Z")
+    raw.commit()
+    _daily_run(raw, DAY_ONE, models=MRR_MODELS | MERGED_STAGING)
+    _insert_track(raw, "m2", "2026-03-10T10:00:00Z")
+    _insert_track(raw, "m3", "2026-03-10T10:00:00Z", timestamp=None)
+    raw.commit()
+    plan = _daily_run(raw, DAY_TWO, models=MRR_MODELS | models_upstream_of("row_accounting"))
+
+    rows = raw.execute(
+        "select source_table, raw_rows, records, staged_rows, quarantined_rows, unaccounted_rows, extracted_since "
+        "from analytics.row_accounting where as_of = %s",
+        (DAY_TWO,),
+    ).fetchall()
+    accounting = {row[0]: row[1:] for row in rows}
+    # m0 was extracted long before day one's watermark, so it is out of the run's scope.
+    since = dt.datetime.fromisoformat(plan.changed_since["raw_segment.tracks"])
+    assert accounting["raw_segment.tracks"] == (3, 3, 2, 1, 0, since)
+    assert accounting["raw_stripe.customers"][-1] is None
+    assert all(row[5] == 0 for row in rows)
+    assert len(rows) == 13
+
+
+def test_rows_loaded_with_old_extraction_times_are_staged(merged_day_one):
+    raw = merged_day_one
+    # A restored backup adds a ticket stamped long before day one's watermark.
+    _insert_ticket(raw, 2, "2026-01-15T00:00:00Z", "2026-01-15T00:00:00Z", "open")
+    raw.commit()
+    plan = _daily_run(raw, DAY_TWO, models=MRR_MODELS | MERGED_STAGING)
+    assert plan.changed_since["raw_zendesk.tickets"] == "-infinity"
+    assert plan.changed_since["raw_segment.tracks"] != "-infinity"
+    assert any("raw_zendesk.tickets is read in full: the last run counted 1 rows" in r for r in plan.reasons)
+    assert raw.execute("select ticket_id from staging.zendesk_tickets order by 1").fetchall() == [(1,), (2,)]
+    # The next run counts the new total and reads by change again.
+    assert _daily_run(raw, DAY_TWO, models=MRR_MODELS | MERGED_STAGING).changed_since["raw_zendesk.tickets"] != (
+        "-infinity"
     )

@@ -243,8 +243,8 @@ def test_report_names_the_unaccounted_source(raw, caplog):
     assert len(report) == 13
     warnings = [record.getMessage() for record in caplog.records if record.levelname == "WARNING"]
     assert warnings == [
-        "raw_segment.tracks: 4 raw rows, 1 collapsed; 3 records = 0 staged + 2 quarantined + 1 unaccounted "
-        "(a staging model dropped rows)"
+        "raw_segment.tracks: 4 raw rows, 1 collapsed; 3 records = 0 staged + 2 quarantined + 1 unaccounted; "
+        "counted: every record (a staging model dropped rows)"
     ]
 
 
