@@ -142,6 +142,7 @@ with DAG(
                     },
                     incremental=("product",) if is_events else (),
                     quarantine_source=f"raw_product.{table}",
+                    merge_key="user_id" if table == "users" else None,
                     materialization="partition" if is_events else "table",
                     partition_filter=(
                         "occurred_at >= (%(recompute_from)s::date - 1)::timestamp at time zone 'UTC'"

@@ -129,8 +129,8 @@ INCREMENTAL_SOURCES: tuple[IncrementalSource, ...] = (
     IncrementalSource("raw_stripe.subscriptions", "id", "staging.stripe_subscription_items", "subscription_id"),
     IncrementalSource("raw_stripe.invoices", "id", "staging.stripe_invoices", "invoice_id"),
     IncrementalSource("raw_stripe.invoice_line_items", "id", "staging.stripe_invoice_line_items", "invoice_line_id"),
-    # Users are rebuilt and events staged by day (see the daily DAG); only their accounting is by change.
-    IncrementalSource("raw_product.users", "id", "staging.product_users", "user_id", merged=False),
+    IncrementalSource("raw_product.users", "id", "staging.product_users", "user_id"),
+    # Events are staged by day (see the daily DAG), so only their accounting is by change.
     IncrementalSource("raw_product.events", "id", "staging.product_events", "event_id", merged=False),
     IncrementalSource("raw_segment.tracks", "id", "staging.segment_tracks", "message_id"),
     IncrementalSource("raw_zendesk.tickets", "id", "staging.zendesk_tickets", "ticket_id"),

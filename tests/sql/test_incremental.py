@@ -277,7 +277,7 @@ def test_incremental_product_and_cost_tables_equal_full_rebuild(raw):
 
 
 MERGED_STAGING = models_upstream_of(
-    "stripe_invoice_line_items", "segment_tracks", "zendesk_tickets", "subscription_item_states"
+    "stripe_invoice_line_items", "segment_tracks", "zendesk_tickets", "subscription_item_states", "product_users"
 )
 MERGED_TABLES = (
     "staging.stripe_subscription_items",
@@ -286,6 +286,7 @@ MERGED_TABLES = (
     "staging.stripe_invoice_line_items",
     "staging.segment_tracks",
     "staging.zendesk_tickets",
+    "staging.product_users",
     "staging.quarantine",
 )
 
@@ -333,6 +334,9 @@ def merged_day_one(raw):
     _insert_line(raw, "il7", "in7", "2026-03-01T01:00:00Z", subscription_id="s7", customer_id="c7")
     _insert_track(raw, "m1", "2026-03-01T01:00:00Z")
     _insert_ticket(raw, 1, "2026-03-01T01:00:00Z", "2026-03-01T00:00:00Z", "open")
+    insert_raw(raw, "raw_product.users", {"id": 10, "workspace_id": 1, "role": "member",
+                                          "created_at": "2026-02-01 09:00:00",
+                                          "_airbyte_extracted_at": "2026-03-01T01:00:00Z"})
     raw.commit()
     plan = _daily_run(raw, DAY_ONE, models=MRR_MODELS | MERGED_STAGING)
     assert set(plan.changed_since.values()) == {"-infinity"}
@@ -350,6 +354,10 @@ def test_merged_staging_restages_only_changed_records_and_equals_full_rebuild(me
     raw.execute("delete from raw_stripe.invoices where id = 'in3'")
     _insert_track(raw, "m2", "2026-03-10T10:00:00Z", timestamp=None)
     _insert_ticket(raw, 1, "2026-03-10T10:00:00Z", "2026-03-10T09:00:00Z", "solved")
+    # User 10 becomes an admin; user 11 has no workspace.
+    for user in ({"id": 10, "workspace_id": 1, "role": "admin"}, {"id": 11, "role": "member"}):
+        insert_raw(raw, "raw_product.users", {**user, "created_at": "2026-02-01 09:00:00",
+                                              "_airbyte_extracted_at": "2026-03-10T10:00:00Z"})
     # s7's only invoice is voided, so it has no states any more; s2 gets a new version.
     insert_raw(raw, "raw_stripe.invoices", {"id": "in7", "customer": "c7", "subscription": "s7", "status": "void",
                                             "currency": "usd", "updated": unix("2026-03-10T09:00:00"),
@@ -369,9 +377,10 @@ def test_merged_staging_restages_only_changed_records_and_equals_full_rebuild(me
         "select invoice_line_id, invoice_status from staging.stripe_invoice_line_items order by 1"
     ).fetchall() == [("il1", "void"), ("il2", "paid"), ("il7", "void")]
     assert raw.execute("select record_key, reason from staging.quarantine order by 1").fetchall() == [
-        ("in3/il3", "invoice not staged in3"), ("m2", "missing timestamp")
+        ("11", "missing workspace"), ("in3/il3", "invoice not staged in3"), ("m2", "missing timestamp")
     ]
     assert raw.execute("select status from staging.zendesk_tickets").fetchall() == [("solved",)]
+    assert raw.execute("select user_id, role from staging.product_users").fetchall() == [(10, "admin")]
     assert raw.execute("select subscription_id from core.changed_subscriptions order by 1").fetchall() == [
         ("s1",), ("s2",), ("s7",)
     ]
