@@ -43,6 +43,9 @@ create table if not exists analytics.customer_mrr_monthly (
     snapshot_at timestamp with time zone,
     as_of timestamp with time zone
 );
+-- The models that read a window of months (mrr_monthly, ndr_monthly, segment_metrics) and the
+-- replacement of the window's rows find them by month instead of scanning every month.
+create index if not exists customer_mrr_monthly_month_start_idx on analytics.customer_mrr_monthly (month_start);
 
 -- What the last successful daily run processed (see saas_metrics.incremental).
 create table if not exists analytics.pipeline_state (
