@@ -12,11 +12,27 @@ with settings as (
         {{ bind('discount_policy') }}::text as discount_policy,
         {{ bind('as_of') }}::timestamptz as as_of,
         {{ bind('recompute_from') }}::date as recompute_from,
-        ({{ bind('recompute_from') }}::date - interval '1 month')::date as window_start
+        ({{ bind('recompute_from') }}::date - interval '1 month')::date as window_start,
+        ({{ bind('recompute_from') }}::date - interval '1 month')
+        at time zone {{ bind('reporting_time_zone') }}::text as window_start_at
 ),
 
+-- Only the states that can be in force at a snapshot of the computed months: a snapshot lies
+-- after window_start_at, the first instant of the first month, and no later than as_of.
+-- snapshot_months then starts at the month of the first state read, not of the first state
+-- of all. That changes no row, because no state is in force at the snapshots between.
 states as (
-    select * from core.subscription_item_states
+    select subscription_item_states.*
+    from core.subscription_item_states
+    cross join settings
+    where
+        subscription_item_states.valid_from < settings.as_of
+        and (
+            subscription_item_states.valid_to is null
+            or subscription_item_states.valid_to > settings.window_start_at
+            or subscription_item_states.paid_through_valid_to is null
+            or subscription_item_states.paid_through_valid_to > settings.window_start_at
+        )
 ),
 
 currencies as (

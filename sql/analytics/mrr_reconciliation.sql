@@ -71,18 +71,36 @@ billed_lines as (
         and lines.interval_count > 0
 ),
 
+-- A month's snapshot lies after the start of the month and no later than the start of the
+-- next, so only the months from the one before a line's period starts to the one after it
+-- ends can have their snapshot in the period. Joining lines to these candidate months by
+-- equality avoids comparing every line with every month; the period test is unchanged.
+line_candidate_months as (
+    select
+        billed_lines.*,
+        candidate_month::date as month_start
+    from billed_lines
+    cross join settings
+    cross join lateral generate_series(
+        date_trunc('month', billed_lines.period_start_at at time zone settings.time_zone) - interval '1 month',
+        date_trunc('month', billed_lines.period_end_at at time zone settings.time_zone) + interval '1 month',
+        interval '1 month'
+    ) as candidate_month
+),
+
 billed as (
     select
         months.month_start,
-        billed_lines.currency,
-        sum(billed_lines.billed_mrr) as invoiced_mrr,
+        line_candidate_months.currency,
+        sum(line_candidate_months.billed_mrr) as invoiced_mrr,
         count(*) as invoice_lines
-    from months
-    inner join billed_lines
+    from line_candidate_months
+    inner join months
         on
-            months.snapshot_at > billed_lines.period_start_at
-            and months.snapshot_at <= billed_lines.period_end_at
-    group by months.month_start, billed_lines.currency
+            line_candidate_months.month_start = months.month_start
+            and line_candidate_months.period_start_at < months.snapshot_at
+            and line_candidate_months.period_end_at >= months.snapshot_at
+    group by months.month_start, line_candidate_months.currency
 ),
 
 final as (

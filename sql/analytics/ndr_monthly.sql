@@ -6,15 +6,21 @@
 with settings as (
     select
         {{ bind('recompute_from') }}::date as recompute_from,
+        ({{ bind('recompute_from') }}::date - interval '12 months')::date as base_window_start,
         date_trunc(
             'month', ({{ bind('as_of') }}::timestamptz - interval '1 microsecond') at time zone
             {{ bind('reporting_time_zone') }}::text
         )::date as open_month
 ),
 
+-- The written months and the base months twelve months before them. No other month is read.
 customer_mrr as (
-    select * from analytics.customer_mrr_monthly
-    where currency_basis = 'reporting'
+    select customer_mrr_monthly.*
+    from analytics.customer_mrr_monthly
+    cross join settings
+    where
+        customer_mrr_monthly.currency_basis = 'reporting'
+        and customer_mrr_monthly.month_start between settings.base_window_start and settings.open_month
 ),
 
 monthly as (

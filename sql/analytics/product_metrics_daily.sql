@@ -2,7 +2,8 @@
 -- that day (MAU), their ratio, and signups. A user is active on a day with any event other
 -- than session_start, session_end and heartbeat.
 -- Days from the bound recompute_from are written; events from 31 days earlier are read so
--- that the first written day's MAU covers its whole 30-day window.
+-- that the first written day's MAU covers its whole 30-day window, and signups only from
+-- recompute_from.
 with settings as (
     select
         {{ bind('as_of') }}::timestamptz as as_of,
@@ -65,12 +66,13 @@ mau_changes as (
 
 -- The first day with any product data, from all of history (not only the events this run
 -- reads), so that an incremental run writes the same days as a full rebuild, quiet days and
--- days with signups but no activity included.
+-- days with signups but no activity included. The UTC date is taken of the earliest instant
+-- (the same day as the earliest date), so that min() can read one entry of an index.
 first_day as (
     select least(
-        (select min((occurred_at at time zone 'UTC')::date) from staging.product_events),
-        (select min((created_at at time zone 'UTC')::date) from staging.product_workspaces),
-        (select min((created_at at time zone 'UTC')::date) from staging.product_users)
+        (select (min(occurred_at) at time zone 'UTC')::date from staging.product_events),
+        (select (min(created_at) at time zone 'UTC')::date from staging.product_workspaces),
+        (select (min(created_at) at time zone 'UTC')::date from staging.product_users)
     ) as activity_date
 ),
 
@@ -106,17 +108,21 @@ mau_by_day as (
 
 workspace_signups as (
     select
-        (created_at at time zone 'UTC')::date as signup_date,
+        (product_workspaces.created_at at time zone 'UTC')::date as signup_date,
         count(*) as workspace_signups
     from staging.product_workspaces
+    cross join settings
+    where product_workspaces.created_at >= settings.recompute_from::timestamp at time zone 'UTC'
     group by signup_date
 ),
 
 user_signups as (
     select
-        (created_at at time zone 'UTC')::date as signup_date,
+        (product_users.created_at at time zone 'UTC')::date as signup_date,
         count(*) as user_signups
     from staging.product_users
+    cross join settings
+    where product_users.created_at >= settings.recompute_from::timestamp at time zone 'UTC'
     group by signup_date
 ),
 

@@ -150,6 +150,35 @@ def test_incremental_equals_full_rebuild(raw, warehouse_db):
     assert _snapshot(raw) == incremental
 
 
+def test_reactivation_equals_full_rebuild(raw):
+    # c4 pays in October and November 2025 only. Its states end months before the window of
+    # the incremental run, which reads only the states in force in the window, yet its
+    # reactivation in March 2026 must keep the October cohort.
+    insert_subscription_version(raw, subscription_id="s4", customer_id="c4", updated="2025-10-10T00:00:00",
+                                extracted_at="2025-10-10T01:00:00", items=[(price(4000), 1)])
+    insert_subscription_version(raw, subscription_id="s4", customer_id="c4", updated="2025-11-20T00:00:00",
+                                extracted_at="2025-11-20T01:00:00", status="canceled", items=[(price(4000), 1)])
+    raw.commit()
+    _daily_run(raw, DAY_ONE)
+    insert_subscription_version(raw, subscription_id="s4b", customer_id="c4", updated="2026-03-10T09:00:00",
+                                extracted_at="2026-03-10T10:00:00", items=[(price(5000), 1)])
+    raw.commit()
+    plan = _daily_run(raw, DAY_TWO)
+    assert plan.recompute_from == "2026-03-01"
+    march = raw.execute(
+        "select movement, cohort_month::text from analytics.customer_mrr_monthly "
+        "where customer_id = 'c4' and month_start = '2026-03-01' and currency_basis = 'reporting'"
+    ).fetchone()
+    assert march == ("reactivation", "2025-10-01")
+    incremental = _snapshot(raw)
+
+    for table in COMPARED_TABLES:
+        raw.execute(f"truncate {table}")
+    raw.commit()
+    run_models(raw, DAY_TWO, only=MRR_MODELS)
+    assert _snapshot(raw) == incremental
+
+
 def test_first_day_of_month_finalises_previous_month(raw):
     _daily_run(raw, dt.datetime(2026, 3, 31, 7, tzinfo=dt.UTC))
     plan = _daily_run(raw, dt.datetime(2026, 4, 1, 7, tzinfo=dt.UTC))
