@@ -44,7 +44,7 @@ def changed_since_template(*raw_tables: str) -> str:
     unknown = set(raw_tables) - {source.table for source in INCREMENTAL_SOURCES}
     if not raw_tables or unknown:
         raise ValueError(
-            f"{', '.join(sorted(unknown)) or 'no table'}: name merged sources from "
+            f"{', '.join(sorted(unknown)) or 'no table given'}: expected raw tables listed in "
             "saas_metrics.incremental.INCREMENTAL_SOURCES"
         )
     plan = "ti.xcom_pull(task_ids='plan_recompute')['changed_since']"

@@ -1,7 +1,7 @@
 {% from 'macros/staging.sql' import changed_invoice_lines, extracted_by_plan with context %}
--- The subscriptions whose item states this run rebuilds (core.subscription_item_states is a
--- merge by subscription): those with a version extracted after the plan's changed_since of
--- raw_stripe.subscriptions, and those of the invoice lines the run restaged.
+-- The subscriptions whose item states this run rebuilds, because core.subscription_item_states
+-- is a merge by subscription. These are the subscriptions with a version extracted after the
+-- plan's changed_since of raw_stripe.subscriptions, and those of the lines the run restaged.
 with changed_versions as (
     select id as subscription_id
     from raw_stripe.subscriptions

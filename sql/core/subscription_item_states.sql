@@ -17,9 +17,8 @@ with items as (
     where {{ is_rebuilt('subscription_id') }}
 ),
 
--- Every distinct version bounds the states, a quarantined one too (the latest copy of each):
--- a rejected version still ends the state before it. A version without items is malformed
--- and bounds nothing.
+-- Every distinct version (its latest copy) bounds the states, a quarantined one too, because a
+-- rejected version still ends the state before it. A version without items bounds nothing.
 raw_versions as (
     select distinct on (id, updated)
         id as subscription_id,

@@ -2,7 +2,7 @@
 -- One row per distinct Stripe subscription version and item. Airbyte appends every version
 -- of a subscription; a version synced twice (same id and `updated`) is collapsed to one row,
 -- whatever order the copies arrived in. A version that cannot be used is quarantined with its
--- reason, one row per item; a version without items gives one row, which is quarantined.
+-- reason, one row per item. A version without items gives one row, which is quarantined.
 -- A merge: only the subscriptions with a version extracted after the plan's changed_since.
 with subscription_versions as (
     select

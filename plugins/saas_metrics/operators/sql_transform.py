@@ -25,11 +25,11 @@ a usable row), ``_record_key``, ``_raw_id`` and ``_extracted_at``. In the same t
 operator writes the rejected rows to ``staging.quarantine`` and only the usable rows, without
 the bookkeeping columns, to ``target``, so a row is either staged or quarantined, never lost.
 With ``table`` the source's whole quarantine partition is replaced. With ``partition`` and
-``merge`` (incremental models) the quarantine rows of the raw rows and records the run read
-are replaced; the others stay, because a reason depends only on its raw row and the row is
-outside the part of the table the run read. ``partition`` also removes the rows whose raw row
-no longer exists; ``merge`` leaves that to the recompute plan, which rebuilds a source in full
-when its raw table lost rows (see saas_metrics.incremental).
+``merge`` (incremental models) only the quarantine rows of the raw rows and records the run
+read are replaced. The others stay, because a reason depends only on its raw row and the row
+is outside the part of the table the run read. ``partition`` also removes the rows whose raw
+row no longer exists. ``merge`` leaves that to the recompute plan, which has a source read in
+full when rows up to its last watermark changed (see saas_metrics.incremental).
 """
 
 from __future__ import annotations
@@ -248,7 +248,7 @@ def run_transform(
             cur.execute(f"create schema if not exists {schema}")
             cur.execute(f"create temporary table _model on commit drop as {select}", parameters)
             if is_merge:
-                # The records the run decided again, usable or not: their old rows all go.
+                # Every record the model returned, usable or rejected, loses its old rows.
                 listed = f"union select {unique_key} from {merge_keys}" if merge_keys else ""
                 cur.execute(
                     f"create temporary table _merged on commit drop as "
@@ -377,7 +377,7 @@ def _split_quarantine(cur, source_table: str, materialization: str) -> dict[str,
 
 
 def _check_keyed(cur, target: str, unique_key: str, written: int) -> None:
-    """Raise when a row to merge has no key: no later merge could replace it."""
+    """Raise when a row to merge has no key, because no later merge could replace it."""
     missing = cur.execute(f"select count(*) from _model where {unique_key} is null").fetchone()[0]
     if missing:
         raise SqlTransformError(
