@@ -18,22 +18,22 @@ with settings as (
         at time zone {{ bind('reporting_time_zone') }}::text as window_start_at
 ),
 
--- Only the states that can be in force at a snapshot of the computed months: a snapshot lies
--- after window_start_at, the first instant of the first month, and no later than as_of.
--- snapshot_months then starts at the month of the first state read, not of the first state
--- of all. That changes no row, because no state is in force at the snapshots between.
+-- Read only the states that can be in force at a snapshot of the computed months. Every
+-- snapshot lies after window_start_at, the first instant of the first month. snapshot_months
+-- then starts at the month of the first state read, not of the first state of all. That
+-- changes no row, because no state is in force at the snapshots between.
+-- NOTE: a bound on valid_from (no state starting after as_of) would read a little less. But
+-- on a table without statistics it lowers the row estimate, and the full rebuild then picks a
+-- plan twice as slow (measured at 48 demo months).
 states as (
     select subscription_item_states.*
     from core.subscription_item_states
     cross join settings
     where
-        subscription_item_states.valid_from < settings.as_of
-        and (
-            subscription_item_states.valid_to is null
-            or subscription_item_states.valid_to > settings.window_start_at
-            or subscription_item_states.paid_through_valid_to is null
-            or subscription_item_states.paid_through_valid_to > settings.window_start_at
-        )
+        subscription_item_states.valid_to is null
+        or subscription_item_states.valid_to > settings.window_start_at
+        or subscription_item_states.paid_through_valid_to is null
+        or subscription_item_states.paid_through_valid_to > settings.window_start_at
 ),
 
 currencies as (
