@@ -59,6 +59,8 @@ def load(conn, dataset: DemoDataset) -> dict[str, int]:
                 raise LoadError(
                     f"COPY into {spec.qualified_name} wrote {cursor.rowcount} rows, expected {len(table)}"
                 )
+            # Statistics for the first run's plans; without them PostgreSQL guesses row counts.
+            cursor.execute(f"analyze {spec.qualified_name}")
             log.info(
                 "Loaded %s: %d rows in %.1f s",
                 spec.qualified_name,

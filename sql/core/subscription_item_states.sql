@@ -40,7 +40,10 @@ validated_versions as (
         updated_at,
         status
     from raw_versions
-    where jsonb_typeof(items -> 'data') = 'array' and jsonb_array_length(items -> 'data') > 0
+    -- One comparison, not two: PostgreSQL estimates a filter on an expression with a default
+    -- selectivity, and two such filters made it expect a few versions and pick a nested loop
+    -- that took a minute on a first run.
+    where jsonb_array_length(case when jsonb_typeof(items -> 'data') = 'array' then items -> 'data' end) > 0
 ),
 
 version_bounds as (

@@ -262,6 +262,7 @@ def run_transform(
                 cur.execute(f"create table {target} as select * from _model with no data")
             else:
                 _check_same_columns(cur, target)
+            was_empty = not cur.execute(f"select exists (select 1 from {target})").fetchone()[0]
 
             if materialization == "table":
                 cur.execute(f"delete from {target}")
@@ -286,6 +287,11 @@ def run_transform(
                 cur.execute(f"delete from {target} where {partition_filter}", parameters)
                 deleted = cur.rowcount
             cur.execute(f"insert into {target} select * from _model")
+            if was_empty:
+                # A table that was empty has no statistics for its rows. Without them PostgreSQL
+                # guessed a few rows for filtered reads of it, and chose nested loops that made a
+                # first run's subscription states take a minute instead of a second.
+                cur.execute(f"analyze {target}")
     except SqlTransformError:
         raise
     except Exception as error:
