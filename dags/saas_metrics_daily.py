@@ -68,6 +68,8 @@ from saas_metrics.paths import SQL_DIR
 CONFIG = load_metrics_config()
 SOURCES = load_sources()
 PRODUCT_TABLES = ("workspaces", "users", "events")
+# The raw tables whose changes reach core.subscription_item_states.
+STATE_INPUTS = ("raw_stripe.subscriptions", "raw_stripe.invoice_line_items", "raw_stripe.invoices")
 
 with DAG(
     dag_id="saas_metrics_daily",
@@ -213,6 +215,8 @@ with DAG(
             "subscriptions_changed_since": changed_since_template("raw_stripe.subscriptions"),
             "lines_changed_since": changed_since_template("raw_stripe.invoice_line_items"),
             "invoices_changed_since": changed_since_template("raw_stripe.invoices"),
+            # The states' own changed_since: -infinity when any of their inputs is read in full.
+            "changed_since": changed_since_template(*STATE_INPUTS),
         },
     )
     subscription_states = sql_model(
@@ -220,7 +224,7 @@ with DAG(
         config=CONFIG,
         parameters={"extracted_until": EXTRACTED_UNTIL},
         merge_key="subscription_id",
-        merged_from=("raw_stripe.subscriptions", "raw_stripe.invoice_line_items", "raw_stripe.invoices"),
+        merged_from=STATE_INPUTS,
         merge_keys="core.changed_subscriptions",
     )
     chain(changed_subscriptions, subscription_states)

@@ -199,6 +199,8 @@ def index_tables(conn) -> None:
     for source in INCREMENTAL_SOURCES:
         indexes += [(source.table, "_airbyte_extracted_at"), (source.table, source.key)]
         indexes.append((source.staged_table, source.staged_key))
+    # The invoice lines merge also reads the lines of changed invoices.
+    indexes.append(("raw_stripe.invoice_line_items", "invoice_id"))
     for table, column in dict.fromkeys(indexes):
         if _table_exists(conn, table):
             name = f"{table.split('.')[1]}_{column.strip('_')}_idx"

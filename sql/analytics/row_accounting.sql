@@ -45,11 +45,24 @@
         changed._airbyte_extracted_at > {{ since(raw_table) }}
         and changed._airbyte_extracted_at <= {{ bind('extracted_until') }}::timestamptz
 {%- endmacro %}
-{#- True for the rows (aliased raw_row) of the records an incremental source counts. #}
-{%- macro in_scope(raw_table, key) -%}
-    ({{ since(raw_table) }} = '-infinity'
-    or raw_row.{{ key }} in ({{ changed_keys(raw_table, key) }})
-    or raw_row.{{ key }} is null and raw_row._airbyte_extracted_at > {{ since(raw_table) }})
+{#-
+    The raw rows up to the plan of the records an incremental source counts: those of the
+    changed keys, and the keyless rows extracted after changed_since. Plain INs and a union,
+    so that PostgreSQL joins the keys to their index instead of testing every row.
+#}
+{%- macro scoped_rows(raw_table, key) -%}
+    select raw_row.*
+    from {{ raw_table }} as raw_row
+    where
+        raw_row._airbyte_extracted_at <= {{ bind('extracted_until') }}::timestamptz
+        and raw_row.{{ key }} in ({{ changed_keys(raw_table, key) }})
+    union all
+    select raw_row.*
+    from {{ raw_table }} as raw_row
+    where
+        raw_row._airbyte_extracted_at <= {{ bind('extracted_until') }}::timestamptz
+        and raw_row.{{ key }} is null
+        and raw_row._airbyte_extracted_at > {{ since(raw_table) }}
 {%- endmacro %}
 {#- The quarantine rows of the records counted; all of the source's without a scope. #}
 {%- macro quarantined(raw_table, key, scoped) -%}
@@ -59,12 +72,9 @@
         where
             quarantined.source_table = '{{ raw_table }}'
     {%- if scoped %}
-            and ({{ since(raw_table) }} = '-infinity' or quarantined.raw_id in (
-                select raw_row._airbyte_raw_id::text
-                from {{ raw_table }} as raw_row
-                where raw_row._airbyte_extracted_at <= {{ bind('extracted_until') }}::timestamptz
-                and {{ in_scope(raw_table, key) }}
-            ))
+            and quarantined.raw_id in (
+                select scoped._airbyte_raw_id::text from ({{ scoped_rows(raw_table, key) }}) as scoped
+            )
     {%- endif %}
     )
 {%- endmacro %}
@@ -87,9 +97,7 @@ counted as (
                 select count(*)
                 from {{ staged_table }}
                 {%- if staged_key %}
-                    where
-                        {{ since(raw_table) }} = '-infinity'
-                        or {{ staged_table }}.{{ staged_key }} in ({{ changed_keys(raw_table, key) }})
+                    where {{ staged_table }}.{{ staged_key }} in ({{ changed_keys(raw_table, key) }})
                 {%- endif %}
             ) as staged_rows,
             {{ quarantined(raw_table, key, staged_key) }} as quarantined_rows,
@@ -98,13 +106,13 @@ counted as (
             select
                 count(*) as raw_rows,
                 count(distinct raw_row.{{ key }}) + count(*) filter (where raw_row.{{ key }} is null) as records
-            from {{ raw_table }} as raw_row
-            cross join settings
-            where
-                raw_row._airbyte_extracted_at <= settings.extracted_until
-                {%- if staged_key %}
-                    and {{ in_scope(raw_table, key) }}
-                {%- endif %}
+            {%- if staged_key %}
+                from ({{ scoped_rows(raw_table, key) }}) as raw_row
+            {%- else %}
+                from {{ raw_table }} as raw_row
+                cross join settings
+                where raw_row._airbyte_extracted_at <= settings.extracted_until
+            {%- endif %}
         ) as source_rows
 
         union all
@@ -126,9 +134,7 @@ counted as (
         (
             select count(*)
             from staging.stripe_subscription_items as staged
-            where
-                {{ since('raw_stripe.subscriptions') }} = '-infinity'
-                or staged.subscription_id in ({{ changed_keys('raw_stripe.subscriptions', 'id') }})
+            where staged.subscription_id in ({{ changed_keys('raw_stripe.subscriptions', 'id') }})
         ) as staged_rows,
         {{ quarantined('raw_stripe.subscriptions', 'id', true) }} as quarantined_rows,
         {{ since('raw_stripe.subscriptions') }} as extracted_since
@@ -137,11 +143,7 @@ counted as (
             (array_agg(raw_row.items order by raw_row._airbyte_extracted_at desc, raw_row._airbyte_raw_id asc))[1]
                 as items,
             count(*) as copies
-        from raw_stripe.subscriptions as raw_row
-        cross join settings
-        where
-            raw_row._airbyte_extracted_at <= settings.extracted_until
-            and {{ in_scope('raw_stripe.subscriptions', 'id') }}
+        from ({{ scoped_rows('raw_stripe.subscriptions', 'id') }}) as raw_row
         group by raw_row.id, raw_row.updated
     ) as versions
 

@@ -6,11 +6,10 @@
 -- becomes an active state, cut off where the first version begins. Monthly-normalised amounts are kept
 -- in the currency's minor unit at full numeric precision; discounts are applied per snapshot
 -- in analytics.customer_mrr_monthly, because a coupon can expire in the middle of a state.
--- A merge by subscription: only the subscriptions in core.changed_subscriptions are rebuilt,
--- unless the plan rebuilds everything (changed_since is -infinity).
+-- A merge by subscription: only the subscriptions in core.changed_subscriptions are rebuilt.
+{#- A plain IN, which PostgreSQL joins to an index; on a full rebuild the table lists every subscription. #}
 {%- macro is_rebuilt(column) -%}
-    ({{ bind('changed_since') }}::timestamptz = '-infinity'
-    or {{ column }} in (select changed.subscription_id from core.changed_subscriptions as changed))
+    {{ column }} in (select changed.subscription_id from core.changed_subscriptions as changed)
 {%- endmacro %}
 with items as (
     select * from staging.stripe_subscription_items

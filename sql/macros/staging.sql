@@ -25,10 +25,11 @@
     The rows of `relation` extracted up to the run's plan, one per `key` (the first in
     `order_by`, so repeated copies and older versions collapse), plus every row whose key is
     missing (`keyless`, by default `key is null`), so that each of those is quarantined on its
-    own. `filter` restricts the rows read, for incremental models. The column version_rank is
-    added.
+    own. `filter` restricts the rows read, for incremental models. For a merge, `changed` is a
+    select of the keys to read (see changed_keys), and only the keyless rows extracted after
+    the bound changed_since are read. The column version_rank is added.
 #}
-{% macro latest_rows(relation, key, order_by, filter=none, keyless=none) -%}
+{% macro latest_rows(relation, key, order_by, filter=none, keyless=none, changed=none) -%}
     select *
     from (
         select
@@ -40,44 +41,55 @@
             {%- if filter %}
             and ({{ filter }})
             {%- endif %}
+            {%- if changed %}
+            -- A plain IN, so that PostgreSQL joins it to the key's index: inside an OR it
+            -- would test every row of the table.
+            and {{ key }} in ({{ changed }})
+
+        union all
+
+        select
+            *,
+            1 as version_rank
+        from {{ relation }}
+        where
+            {{ extracted_by_plan() }}
+            and {{ key }} is null
+            and _airbyte_extracted_at > {{ bind('changed_since') }}::timestamptz
+            {%- endif %}
     ) as ranked
     where version_rank = 1 or {{ keyless or key ~ ' is null' }}
 {%- endmacro %}
 
 {#
-    For a merge model (see saas_metrics.operators.sql_transform): a predicate on `relation`'s
-    rows that is true for every row of a record with a row extracted after the bound instant
-    `since` (the plan's changed_since, -infinity when the table is rebuilt), and for each such
-    row without its key. Pass it as the `filter` of latest_rows.
+    For a merge model (see saas_metrics.operators.sql_transform): a select of the keys of
+    `relation` with a row extracted after the bound instant `since` (the plan's changed_since,
+    -infinity when the table is rebuilt). Pass it as the `changed` of latest_rows.
 #}
-{% macro changed_records(relation, key, since='changed_since') -%}
-    {{ bind(since) }}::timestamptz = '-infinity'
-    or {{ key }} in (
-        select changed.{{ key }}
-        from {{ relation }} as changed
-        where changed._airbyte_extracted_at > {{ bind(since) }}::timestamptz
-    )
-    or {{ key }} is null and _airbyte_extracted_at > {{ bind(since) }}::timestamptz
+{% macro changed_keys(relation, key, since='changed_since') -%}
+    select changed.{{ key }}
+    from {{ relation }} as changed
+    where changed._airbyte_extracted_at > {{ bind(since) }}::timestamptz
 {%- endmacro %}
 
 {#
-    For the merge of raw_stripe.invoice_line_items: a predicate on its rows, true for the
-    changed lines, the lines of changed invoices (their status and customer are copied onto
-    the line), and the lines quarantined because their invoice was not staged yet.
+    For the merge of raw_stripe.invoice_line_items: a select of the ids of the changed lines,
+    the lines of changed invoices (their status and customer are copied onto the line), and
+    the lines quarantined because their invoice was not staged yet.
 #}
 {% macro changed_invoice_lines(since='changed_since') -%}
-    {{ changed_records('raw_stripe.invoice_line_items', 'id', since) }}
-    or invoice_id in (
-        select changed.id
-        from raw_stripe.invoices as changed
-        where changed._airbyte_extracted_at > {{ bind('invoices_changed_since') }}::timestamptz
+    {{ changed_keys('raw_stripe.invoice_line_items', 'id', since) }}
+    union
+    select line.id
+    from raw_stripe.invoice_line_items as line
+    where line.invoice_id in (
+        {{ changed_keys('raw_stripe.invoices', 'id', 'invoices_changed_since') }}
     )
-    or id in (
-        -- The record key is invoice id / line id.
-        select split_part(waiting.record_key, '/', 2)
-        from staging.quarantine as waiting
-        where
-            waiting.source_table = 'raw_stripe.invoice_line_items'
-            and waiting.reason like 'invoice not staged%%'
-    )
+    union
+    -- The record key is invoice id / line id.
+    select split_part(waiting.record_key, '/', 2)
+    from staging.quarantine as waiting
+    where
+        waiting.source_table = 'raw_stripe.invoice_line_items'
+        and waiting.reason like 'invoice not staged%%'
 {%- endmacro %}

@@ -1,5 +1,5 @@
 {% from 'macros/timezones.sql' import utc_timestamp, is_local_time with context %}
-{% from 'macros/staging.sql' import changed_records, latest_rows, quarantine_columns with context %}
+{% from 'macros/staging.sql' import changed_keys, latest_rows, quarantine_columns with context %}
 -- Product users with timestamps in UTC; one row per user (latest extracted copy). A user
 -- without an id or a workspace is quarantined. A merge: only the users with a row extracted
 -- after the plan's changed_since.
@@ -9,7 +9,7 @@ with source as (
         'raw_product.users',
         'id',
         '_airbyte_extracted_at desc, _airbyte_raw_id asc',
-        filter=changed_records('raw_product.users', 'id')
+        changed=changed_keys('raw_product.users', 'id')
     ) }}
 ),
 

@@ -1,4 +1,4 @@
-{% from 'macros/staging.sql' import changed_records, latest_rows, quarantine_columns with context %}
+{% from 'macros/staging.sql' import changed_keys, latest_rows, quarantine_columns with context %}
 -- Segment track events from the marketing site, one row per message id. A message without an
 -- id or a timestamp is quarantined.
 with source as (
@@ -6,7 +6,7 @@ with source as (
         'raw_segment.tracks',
         'id',
         '_airbyte_extracted_at desc, _airbyte_raw_id asc',
-        filter=changed_records('raw_segment.tracks', 'id')
+        changed=changed_keys('raw_segment.tracks', 'id')
     ) }}
 ),
 

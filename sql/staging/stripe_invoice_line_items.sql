@@ -11,7 +11,7 @@ with source as (
         'raw_stripe.invoice_line_items',
         'id',
         'invoice_updated desc nulls last, _airbyte_extracted_at desc, _airbyte_raw_id asc',
-        filter=changed_invoice_lines()
+        changed=changed_invoice_lines()
     ) }}
 ),
 

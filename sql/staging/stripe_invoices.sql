@@ -1,4 +1,4 @@
-{% from 'macros/staging.sql' import changed_records, latest_rows, quarantine_columns with context %}
+{% from 'macros/staging.sql' import changed_keys, latest_rows, quarantine_columns with context %}
 -- Stripe invoices, one row per invoice (the latest version), amounts in minor units. An
 -- invoice without an id or a customer, or in a currency staging.currencies does not list, is
 -- quarantined.
@@ -7,7 +7,7 @@ with source as (
         'raw_stripe.invoices',
         'id',
         'updated desc nulls last, _airbyte_extracted_at desc, _airbyte_raw_id asc',
-        filter=changed_records('raw_stripe.invoices', 'id')
+        changed=changed_keys('raw_stripe.invoices', 'id')
     ) }}
 ),
 

@@ -1,10 +1,27 @@
-{% from 'macros/staging.sql' import changed_records, extracted_by_plan, quarantine_columns with context %}
+{% from 'macros/staging.sql' import changed_keys, extracted_by_plan, quarantine_columns with context %}
 -- One row per distinct Stripe subscription version and item. Airbyte appends every version
 -- of a subscription; a version synced twice (same id and `updated`) is collapsed to one row,
 -- whatever order the copies arrived in. A version that cannot be used is quarantined with its
 -- reason, one row per item. A version without items gives one row, which is quarantined.
 -- A merge: only the subscriptions with a version extracted after the plan's changed_since.
-with subscription_versions as (
+with subscription_rows as (
+    select *
+    from raw_stripe.subscriptions
+    where
+        {{ extracted_by_plan() }}
+        and id in ({{ changed_keys('raw_stripe.subscriptions', 'id') }})
+
+    union all
+
+    select *
+    from raw_stripe.subscriptions
+    where
+        {{ extracted_by_plan() }}
+        and id is null
+        and _airbyte_extracted_at > {{ bind('changed_since') }}::timestamptz
+),
+
+subscription_versions as (
     select
         _airbyte_raw_id,
         _airbyte_extracted_at,
@@ -31,10 +48,7 @@ with subscription_versions as (
             partition by id, updated
             order by _airbyte_extracted_at desc, _airbyte_raw_id asc
         ) as copy_number
-    from raw_stripe.subscriptions
-    where
-        {{ extracted_by_plan() }}
-        and ({{ changed_records('raw_stripe.subscriptions', 'id') }})
+    from subscription_rows
 ),
 
 distinct_versions as (

@@ -1,4 +1,4 @@
-{% from 'macros/staging.sql' import changed_records, latest_rows, quarantine_columns with context %}
+{% from 'macros/staging.sql' import changed_keys, latest_rows, quarantine_columns with context %}
 -- Zendesk tickets, one row per ticket (the latest update), with the product workspace id
 -- from the ticket's custom field 360001. A ticket without an id is quarantined.
 with source as (
@@ -6,7 +6,7 @@ with source as (
         'raw_zendesk.tickets',
         'id',
         'updated_at desc nulls last, _airbyte_extracted_at desc, _airbyte_raw_id asc',
-        filter=changed_records('raw_zendesk.tickets', 'id')
+        changed=changed_keys('raw_zendesk.tickets', 'id')
     ) }}
 ),
 
