@@ -123,12 +123,21 @@ class IncrementalSource:
     staged_table: str
     staged_key: str
     merged: bool = True
+    # Raw tables whose rows the staging model copies fields from: when one of them is read in
+    # full (a row may have gone), this one is too.
+    read_in_full_with: tuple[str, ...] = ()
 
 
 INCREMENTAL_SOURCES: tuple[IncrementalSource, ...] = (
     IncrementalSource("raw_stripe.subscriptions", "id", "staging.stripe_subscription_items", "subscription_id"),
     IncrementalSource("raw_stripe.invoices", "id", "staging.stripe_invoices", "invoice_id"),
-    IncrementalSource("raw_stripe.invoice_line_items", "id", "staging.stripe_invoice_line_items", "invoice_line_id"),
+    IncrementalSource(
+        "raw_stripe.invoice_line_items",
+        "id",
+        "staging.stripe_invoice_line_items",
+        "invoice_line_id",
+        read_in_full_with=("raw_stripe.invoices",),
+    ),
     IncrementalSource("raw_product.users", "id", "staging.product_users", "user_id"),
     # Events are staged by day (see the daily DAG), so only their accounting is by change.
     IncrementalSource("raw_product.events", "id", "staging.product_events", "event_id", merged=False),
@@ -231,6 +240,8 @@ def _changed_since(
     rows = _count_rows(conn, source.table, None, last["watermark"])
     if is_full:
         return "-infinity", None, rows
+    # NOTE: only rows up to the last successful run's watermark are counted. A record that a
+    # failed run staged from newer rows, whose rows were then deleted, keeps its staged row.
     if rows != last["rows"]:
         # Rows up to the watermark were deleted, or written later with older extraction times (a
         # manual load, a restored backup). A read by change would miss them.
@@ -355,6 +366,10 @@ def plan_recompute(
         changed_since[source.table], rebuild, rows = _changed_since(conn, source, seen, staged, is_full)
         if rebuild:
             reasons.append(rebuild)
+        full_with = [other for other in source.read_in_full_with if changed_since.get(other) == "-infinity"]
+        if full_with and changed_since[source.table] != "-infinity":
+            changed_since[source.table] = "-infinity"
+            reasons.append(f"{source.table} is read in full with {', '.join(full_with)}, whose fields it copies")
         if source.table in seen:
             # The rows up to this run's watermark: those up to the last one plus the new ones.
             previous = staged[source.table]["watermark"] if rows is not None else None

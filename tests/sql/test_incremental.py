@@ -511,3 +511,34 @@ def test_rows_loaded_with_old_extraction_times_are_staged(merged_day_one):
     assert _daily_run(raw, DAY_TWO, models=MRR_MODELS | MERGED_STAGING).changed_since["raw_zendesk.tickets"] != (
         "-infinity"
     )
+
+
+def test_deleted_invoice_restages_its_lines(merged_day_one):
+    raw = merged_day_one
+    raw.execute("delete from raw_stripe.invoices where id = 'in2'")
+    raw.commit()
+    plan = _daily_run(raw, DAY_TWO, models=MRR_MODELS | MERGED_STAGING)
+    assert plan.changed_since["raw_stripe.invoices"] == "-infinity"
+    assert plan.changed_since["raw_stripe.invoice_line_items"] == "-infinity"
+    assert any("raw_stripe.invoice_line_items is read in full with raw_stripe.invoices" in r for r in plan.reasons)
+    assert raw.execute(
+        "select reason from staging.quarantine where record_key = 'in2/il2'"
+    ).fetchall() == [("invoice not staged in2",)]
+    _assert_equals_full_rebuild(raw, DAY_TWO)
+
+
+def test_deleted_row_of_a_failed_run_leaves_the_quarantine(merged_day_one):
+    raw = merged_day_one
+    insert_raw(raw, "raw_zendesk.tickets", {"subject": "No id", "_airbyte_extracted_at": "2026-03-10T10:00:00Z"})
+    raw.commit()
+    # A run quarantines the ticket and fails before it saves its watermark.
+    plan = plan_recompute(raw, data_interval_start=DAY_ONE, data_interval_end=DAY_TWO, config=load_metrics_config())
+    raw.commit()
+    run_models(raw, DAY_TWO, only=MERGED_STAGING, plan=plan.as_xcom())
+    assert raw.execute("select count(*) from staging.quarantine where reason = 'missing id'").fetchone()[0] == 1
+    raw.execute("delete from raw_zendesk.tickets where id is null")
+    raw.commit()
+    plan = _daily_run(raw, DAY_TWO, models=MRR_MODELS | MERGED_STAGING)
+    assert plan.changed_since["raw_zendesk.tickets"] != "-infinity"
+    assert raw.execute("select count(*) from staging.quarantine where reason = 'missing id'").fetchone()[0] == 0
+    _assert_equals_full_rebuild(raw, DAY_TWO)

@@ -255,7 +255,7 @@ def run_transform(
                     f"select {unique_key} from _model where {unique_key} is not null {listed}"
                 )
             if quarantine_source:
-                quarantine = _split_quarantine(cur, quarantine_source, materialization)
+                quarantine = _split_quarantine(cur, quarantine_source, materialization, changed_since)
             written = cur.execute("select count(*) from _model").fetchone()[0]
             exists = cur.execute("select to_regclass(%s) is not null", (target,)).fetchone()[0]
             if not exists:
@@ -303,7 +303,7 @@ def run_transform(
     return result
 
 
-def _split_quarantine(cur, source_table: str, materialization: str) -> dict[str, int]:
+def _split_quarantine(cur, source_table: str, materialization: str, changed_since: str | None = None) -> dict[str, int]:
     """Move the model's rejected rows to staging.quarantine and leave the usable ones in _model.
 
     Returns the number of rows quarantined per reason.
@@ -365,6 +365,25 @@ def _split_quarantine(cur, source_table: str, materialization: str) -> dict[str,
                 )
                 """,
                 names,
+            )
+        elif materialization == "merge" and _has_column(cur, source_table, "_airbyte_raw_id"):
+            # Among the rows extracted after changed_since (a cheap range of the raw table), a
+            # quarantined row whose raw row is gone goes too: a run that failed before saving
+            # its watermark can have quarantined a row that was deleted since.
+            cur.execute(
+                f"""
+                delete from {QUARANTINE_TABLE} as quarantined
+                where
+                    quarantined.source_table = %(source_table)s
+                    and quarantined.extracted_at > %(changed_since)s::timestamptz
+                    and not exists (
+                        select 1 from {source_table} as raw
+                        where
+                            raw._airbyte_extracted_at > %(changed_since)s::timestamptz
+                            and raw._airbyte_raw_id::text = quarantined.raw_id
+                    )
+                """,
+                {**names, "changed_since": changed_since},
             )
     cur.execute(f"insert into {QUARANTINE_TABLE} {rejected}", names)
     reasons = dict(
