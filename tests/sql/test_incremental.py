@@ -527,7 +527,7 @@ def test_deleted_invoice_restages_its_lines(merged_day_one):
     _assert_equals_full_rebuild(raw, DAY_TWO)
 
 
-def test_deleted_row_of_a_failed_run_leaves_the_quarantine(merged_day_one):
+def test_stale_reject_of_failed_run_is_dropped(merged_day_one):
     raw = merged_day_one
     insert_raw(raw, "raw_zendesk.tickets", {"subject": "No id", "_airbyte_extracted_at": "2026-03-10T10:00:00Z"})
     raw.commit()

@@ -354,8 +354,8 @@ def _split_quarantine(cur, source_table: str, materialization: str, changed_sinc
             {**names, "keyless": KEYLESS_RECORD},
         )
         # Raw rows can also disappear (a full-refresh sync, a manual delete): their quarantine
-        # rows go too, when the raw table has Airbyte's raw id column. A merge leaves this to
-        # the recompute plan, because the check reads the whole raw table.
+        # rows go too, when the raw table has Airbyte's raw id column. A merge checks only the
+        # rows extracted after changed_since (below), because this check reads the whole table.
         if materialization == "partition" and _has_column(cur, source_table, "_airbyte_raw_id"):
             cur.execute(
                 f"""
@@ -367,9 +367,9 @@ def _split_quarantine(cur, source_table: str, materialization: str, changed_sinc
                 names,
             )
         elif materialization == "merge" and _has_column(cur, source_table, "_airbyte_raw_id"):
-            # Among the rows extracted after changed_since (a cheap range of the raw table), a
-            # quarantined row whose raw row is gone goes too: a run that failed before saving
-            # its watermark can have quarantined a row that was deleted since.
+            # A run that failed before saving its watermark may have quarantined a row that was
+            # deleted since, so the quarantine rows extracted after changed_since whose raw row
+            # is gone go too. The index on the extraction time keeps this range read cheap.
             cur.execute(
                 f"""
                 delete from {QUARANTINE_TABLE} as quarantined
