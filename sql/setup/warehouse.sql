@@ -3,6 +3,18 @@ create schema if not exists staging;
 create schema if not exists core;
 create schema if not exists analytics;
 
+-- The staging models write their rejected rows here (see the transform operator, which has the
+-- same statement for models run outside the DAG). Created once here, because parallel staging
+-- tasks that each created it on a new warehouse collided in PostgreSQL's catalog.
+create table if not exists staging.quarantine (
+    source_system text,
+    source_table text,
+    raw_id text,
+    record_key text,
+    reason text,
+    extracted_at timestamp with time zone
+);
+
 -- Raises an error from inside a query, so that a model can fail its transaction with a
 -- readable message (for example on a missing FX rate) instead of writing a wrong number.
 create or replace function analytics.raise_error(message text)
