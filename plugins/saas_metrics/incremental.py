@@ -115,14 +115,13 @@ TRACKED_SOURCES: tuple[TrackedSource, ...] = (
 class IncrementalSource:
     """A raw table read by change: the row accounting counts only its changed records.
 
-    With `merged`, its staging model also merges only those (materialization merge).
+    Most of their staging models also merge only those (see merge_key in the daily DAG).
     """
 
     table: str
     key: str
     staged_table: str
     staged_key: str
-    merged: bool = True
     # Raw tables whose rows the staging model copies fields from: when one of them is read in
     # full (a row may have gone), this one is too.
     read_in_full_with: tuple[str, ...] = ()
@@ -140,11 +139,10 @@ INCREMENTAL_SOURCES: tuple[IncrementalSource, ...] = (
     ),
     IncrementalSource("raw_product.users", "id", "staging.product_users", "user_id"),
     # Events are staged by day (see the daily DAG), so only their accounting is by change.
-    IncrementalSource("raw_product.events", "id", "staging.product_events", "event_id", merged=False),
+    IncrementalSource("raw_product.events", "id", "staging.product_events", "event_id"),
     IncrementalSource("raw_segment.tracks", "id", "staging.segment_tracks", "message_id"),
     IncrementalSource("raw_zendesk.tickets", "id", "staging.zendesk_tickets", "ticket_id"),
 )
-MERGED_SOURCES = tuple(source for source in INCREMENTAL_SOURCES if source.merged)
 # A run also reads again the rows extracted this long before the last run's watermark, because
 # a sync running during that run may have committed rows stamped earlier after the run read.
 LATE_COMMIT_LOOKBACK = dt.timedelta(days=1)
@@ -226,7 +224,7 @@ def _count_rows(conn, table: str, after: str | None, until: str) -> int:
 
 
 def _changed_since(
-    conn, source: IncrementalSource, seen: dict, staged: dict, is_full: bool
+    conn, source: IncrementalSource, staged: dict, is_full: bool
 ) -> tuple[str, str | None, int | None]:
     """Decide how a run reads an incremental source.
 
@@ -363,17 +361,19 @@ def plan_recompute(
     staged = _read_state(conn, STAGING_WATERMARKS_KEY) or {}
     changed_since, rows_seen = {}, {}
     for source in INCREMENTAL_SOURCES:
-        changed_since[source.table], rebuild, rows = _changed_since(conn, source, seen, staged, is_full)
+        changed_since[source.table], rebuild, rows = _changed_since(conn, source, staged, is_full)
         if rebuild:
             reasons.append(rebuild)
-        full_with = [other for other in source.read_in_full_with if changed_since.get(other) == "-infinity"]
-        if full_with and changed_since[source.table] != "-infinity":
-            changed_since[source.table] = "-infinity"
-            reasons.append(f"{source.table} is read in full with {', '.join(full_with)}, whose fields it copies")
         if source.table in seen:
             # The rows up to this run's watermark: those up to the last one plus the new ones.
             previous = staged[source.table]["watermark"] if rows is not None else None
             rows_seen[source.table] = (rows or 0) + _count_rows(conn, source.table, previous, seen[source.table])
+
+    for source in INCREMENTAL_SOURCES:
+        full_with = [other for other in source.read_in_full_with if changed_since[other] == "-infinity"]
+        if full_with and changed_since[source.table] != "-infinity":
+            changed_since[source.table] = "-infinity"
+            reasons.append(f"{source.table} is read in full with {', '.join(full_with)}, whose fields it copies")
 
     if is_full:
         by_domain = dict.fromkeys(DOMAINS, FULL_HISTORY_START)

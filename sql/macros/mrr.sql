@@ -114,3 +114,24 @@
         else currency_rate.rate_to_usd / reporting_rate.rate_to_usd
     end
 {%- endmacro %}
+
+{#
+    The states that can be in force at a snapshot of the computed months. Every snapshot lies
+    after settings.window_start_at, the first instant of the month before recompute_from, so
+    snapshot_months starts at the month of the first state read, which changes no row because
+    no state is in force at the snapshots between. The model needs a `settings` CTE with
+    window_start_at.
+    NOTE: a bound on valid_from (no state starting after as_of) would read a little less. But
+    on a table without statistics it lowers the row estimate, and the full rebuild then picks a
+    plan twice as slow (measured at 48 demo months).
+#}
+{% macro states_in_window() -%}
+    select subscription_item_states.*
+    from core.subscription_item_states
+    cross join settings
+    where
+        subscription_item_states.valid_to is null
+        or subscription_item_states.valid_to > settings.window_start_at
+        or subscription_item_states.paid_through_valid_to is null
+        or subscription_item_states.paid_through_valid_to > settings.window_start_at
+{%- endmacro %}

@@ -355,35 +355,25 @@ def _split_quarantine(cur, source_table: str, materialization: str, changed_sinc
         )
         # Raw rows can also disappear (a full-refresh sync, a manual delete): their quarantine
         # rows go too, when the raw table has Airbyte's raw id column. A merge checks only the
-        # rows extracted after changed_since (below), because this check reads the whole table.
-        if materialization == "partition" and _has_column(cur, source_table, "_airbyte_raw_id"):
-            cur.execute(
-                f"""
-                delete from {QUARANTINE_TABLE} as quarantined
-                where quarantined.source_table = %(source_table)s and not exists (
-                    select 1 from {source_table} as raw where raw._airbyte_raw_id::text = quarantined.raw_id
-                )
-                """,
-                names,
-            )
-        elif materialization == "merge" and _has_column(cur, source_table, "_airbyte_raw_id"):
-            # A run that failed before saving its watermark may have quarantined a row that was
-            # deleted since, so the quarantine rows extracted after changed_since whose raw row
-            # is gone go too. The index on the extraction time keeps this range read cheap.
+        # rows extracted after changed_since, a range the extraction time's index keeps cheap,
+        # because a run that failed before saving its watermark may have quarantined a row
+        # deleted since. A partition model checks the whole table.
+        if _has_column(cur, source_table, "_airbyte_raw_id"):
+            since = changed_since if materialization == "merge" else "-infinity"
             cur.execute(
                 f"""
                 delete from {QUARANTINE_TABLE} as quarantined
                 where
                     quarantined.source_table = %(source_table)s
-                    and quarantined.extracted_at > %(changed_since)s::timestamptz
+                    and (%(since)s::timestamptz = '-infinity' or quarantined.extracted_at > %(since)s::timestamptz)
                     and not exists (
                         select 1 from {source_table} as raw
                         where
-                            raw._airbyte_extracted_at > %(changed_since)s::timestamptz
+                            raw._airbyte_extracted_at > %(since)s::timestamptz
                             and raw._airbyte_raw_id::text = quarantined.raw_id
                     )
                 """,
-                {**names, "changed_since": changed_since},
+                {**names, "since": since},
             )
     cur.execute(f"insert into {QUARANTINE_TABLE} {rejected}", names)
     reasons = dict(
