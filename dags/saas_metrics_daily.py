@@ -151,6 +151,8 @@ with DAG(
                         if is_events
                         else None
                     ),
+                    # product_metrics_daily and segment_metrics read the events of their window.
+                    indexes=("occurred_at",) if is_events else (),
                 )
             )
 

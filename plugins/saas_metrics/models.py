@@ -75,6 +75,7 @@ def sql_model(
     merge_key: str | None = None,
     merged_from: Sequence[str] = (),
     merge_keys: str | None = None,
+    indexes: Sequence[str] = (),
 ) -> SqlTransformOperator:
     """Create the task that runs sql/<path> and writes `target` (default: the path's layer.name).
 
@@ -93,6 +94,8 @@ def sql_model(
     `merged_from` (by default `quarantine_source`), which must be among
     saas_metrics.incremental.INCREMENTAL_SOURCES. `merge_keys` names a table of more records to
     replace.
+
+    `indexes` names columns of `target` that later models look up; the operator indexes them.
     """
     if merge_key:
         merged_from = merged_from or ([quarantine_source] if quarantine_source else [])
@@ -118,5 +121,6 @@ def sql_model(
         unique_key=merge_key,
         changed_since=changed_since_template(*merged_from) if merge_key else None,
         merge_keys=merge_keys,
+        indexes=indexes,
     )
 

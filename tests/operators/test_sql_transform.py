@@ -146,6 +146,9 @@ def test_operator_retry_does_not_duplicate_rows(warehouse_db, airflow_db):
         ({"materialization": "upsert", "target": "analytics.x"}, "invalid materialization"),
         ({"materialization": "table", "target": "x"}, "schema.table"),
         ({"materialization": "partition", "target": "analytics.x"}, "needs partition_filter"),
+        ({"target": "analytics.x", "indexes": "month_start"}, "list of lowercase column names"),
+        ({"target": "analytics.x", "indexes": ["month_start; drop table x"]}, "list of lowercase column names"),
+        ({"materialization": "script", "indexes": ["month_start"]}, "no target to index"),
     ],
 )
 def test_operator_validates_arguments(arguments, message):
@@ -329,3 +332,44 @@ def test_merge_needs_a_key_and_a_change_instant():
     operator = SqlTransformOperator(task_id="bad", sql="select 1", target="staging.x", materialization="merge")
     with pytest.raises(ValueError, match="'merge' needs changed_since and unique_key"):
         operator._validate()
+
+
+def test_merge_arguments_are_checked_without_the_operator(warehouse_db):
+    with warehouse_db.connect() as conn:
+        with pytest.raises(SqlTransformError, match="merge_keys must be a schema.table name"):
+            run_transform(
+                conn,
+                sql="select 1 as record",
+                target="staging.records",
+                materialization="merge",
+                unique_key="record",
+                changed_since="2026-01-01",
+                merge_keys="keys; drop table staging.records",
+            )
+    assert warehouse_db.query("select to_regclass('staging.records')::text") == [(None,)]
+
+
+def _index_definitions(warehouse_db, table):
+    return [
+        definition
+        for (definition,) in warehouse_db.query(
+            "select indexdef from pg_indexes where schemaname || '.' || tablename = %s order by indexname", (table,)
+        )
+    ]
+
+
+def test_indexes_are_built_after_the_first_write_and_kept(warehouse_db):
+    with warehouse_db.connect() as conn:
+        run_transform(
+            conn,
+            sql=MONTHS_MODEL,
+            target="analytics.months",
+            materialization="table",
+            parameters={"first_month": "2026-01-01", "last_month": "2026-03-01", "multiplier": 1},
+            indexes=["month_start"],
+        )
+        first = _index_definitions(warehouse_db, "analytics.months")
+        _write_months(conn, "2026-02-01", "2026-02-01", multiplier=5)
+    assert first == ["CREATE INDEX months_month_start_idx ON analytics.months USING btree (month_start)"]
+    assert _index_definitions(warehouse_db, "analytics.months") == first
+    assert dict(_table_rows(warehouse_db, "analytics.months"))[dt.date(2026, 2, 1)] == 10

@@ -19,6 +19,10 @@ interval always leaves the same table:
   ``-infinity`` the model returns every record and the whole table is replaced, as with ``table``.
 - ``script``: the statements run as they are (schema set-up, functions).
 
+``indexes`` names columns of ``target`` that later reads look up. Each gets an index, created
+when missing in the same transaction, after the rows are written. So a table's first run builds
+it once on the new rows instead of a later set-up step building it on every row of history.
+
 A staging model that validates raw rows sets ``quarantine_source`` (the raw table it reads) and
 returns every row it read once, with four bookkeeping columns: ``_rejection_reason`` (null for
 a usable row), ``_record_key``, ``_raw_id`` and ``_extracted_at``. In the same transaction the
@@ -83,6 +87,7 @@ class SqlTransformOperator(BaseOperator):
         model as ``changed_since``.
     :param merge_keys: for ``merge``, a ``schema.table`` with a ``unique_key`` column that lists
         more records to replace, besides those of the model's rows.
+    :param indexes: columns of ``target`` to index (see the module docstring).
     :param conn_id: Airflow connection of the warehouse.
     """
 
@@ -103,6 +108,7 @@ class SqlTransformOperator(BaseOperator):
         unique_key: str | None = None,
         changed_since: str | None = None,
         merge_keys: str | None = None,
+        indexes: Sequence[str] = (),
         conn_id: str = "warehouse",
         **kwargs: Any,
     ) -> None:
@@ -116,6 +122,7 @@ class SqlTransformOperator(BaseOperator):
         self.unique_key = unique_key
         self.changed_since = changed_since
         self.merge_keys = merge_keys
+        self.indexes = indexes
         self.conn_id = conn_id
 
     def render_template_fields(self, context, jinja_env=None) -> None:
@@ -143,6 +150,7 @@ class SqlTransformOperator(BaseOperator):
                 unique_key=self.unique_key,
                 changed_since=self.changed_since,
                 merge_keys=self.merge_keys,
+                indexes=self.indexes,
             )
         self.log.info(
             "%s %s: %d rows deleted, %d rows written in %.2f s",
@@ -163,31 +171,55 @@ class SqlTransformOperator(BaseOperator):
         return result
 
     def _validate(self) -> None:
-        if self.materialization not in MATERIALIZATIONS:
-            raise ValueError(
-                f"Task {self.task_id}: invalid materialization {self.materialization!r}; "
-                f"use one of {', '.join(MATERIALIZATIONS)}"
-            )
-        if self.materialization != "script" and not (self.target and _IDENTIFIER.match(self.target)):
-            raise ValueError(
-                f"Task {self.task_id}: target must be a lowercase schema.table name, got {self.target!r}"
-            )
-        if self.materialization == "partition" and not self.partition_filter:
-            raise ValueError(f"Task {self.task_id}: materialization 'partition' needs partition_filter")
-        if self.materialization == "merge" and not (
-            self.unique_key and _COLUMN.match(self.unique_key) and self.changed_since
-        ):
-            raise ValueError(
-                f"Task {self.task_id}: materialization 'merge' needs changed_since and unique_key, a lowercase "
-                f"column name; got {self.changed_since!r} and {self.unique_key!r}"
-            )
-        if self.quarantine_source and not (
-            _IDENTIFIER.match(self.quarantine_source) and self.materialization != "script"
-        ):
-            raise ValueError(
-                f"Task {self.task_id}: quarantine_source must be a lowercase schema.table name and the "
-                f"materialization not script, got {self.quarantine_source!r} with {self.materialization!r}"
-            )
+        problem = argument_problem(
+            materialization=self.materialization,
+            target=self.target,
+            partition_filter=self.partition_filter,
+            quarantine_source=self.quarantine_source,
+            unique_key=self.unique_key,
+            changed_since=self.changed_since,
+            merge_keys=self.merge_keys,
+            indexes=self.indexes,
+        )
+        if problem:
+            raise ValueError(f"Task {self.task_id}: {problem}")
+
+
+def argument_problem(
+    *,
+    materialization: str,
+    target: str | None,
+    partition_filter: str | None = None,
+    quarantine_source: str | None = None,
+    unique_key: str | None = None,
+    changed_since: str | None = None,
+    merge_keys: str | None = None,
+    indexes: Sequence[str] = (),
+) -> str | None:
+    """Return what is wrong with the arguments of a transform, or None when they are valid."""
+    if materialization not in MATERIALIZATIONS:
+        return f"invalid materialization {materialization!r}; use one of {', '.join(MATERIALIZATIONS)}"
+    if materialization != "script" and not (target and _IDENTIFIER.match(target)):
+        return f"target must be a lowercase schema.table name, got {target!r}"
+    if materialization == "partition" and not partition_filter:
+        return "materialization 'partition' needs partition_filter"
+    if materialization == "merge" and not (
+        unique_key and _COLUMN.match(unique_key) and changed_since and (not merge_keys or _IDENTIFIER.match(merge_keys))
+    ):
+        return (
+            "materialization 'merge' needs changed_since and unique_key, a lowercase column name, and "
+            f"merge_keys must be a schema.table name; got {changed_since!r}, {unique_key!r} and {merge_keys!r}"
+        )
+    if quarantine_source and not (_IDENTIFIER.match(quarantine_source) and materialization != "script"):
+        return (
+            "quarantine_source must be a lowercase schema.table name and the materialization not script, "
+            f"got {quarantine_source!r} with {materialization!r}"
+        )
+    if isinstance(indexes, str) or not all(_COLUMN.match(column) for column in indexes):
+        return f"indexes must be a list of lowercase column names, got {indexes!r}"
+    if indexes and materialization == "script":
+        return "a script has no target to index"
+    return None
 
 
 def _referenced_names(text: str) -> set[str]:
@@ -206,6 +238,7 @@ def run_transform(
     unique_key: str | None = None,
     changed_since: str | None = None,
     merge_keys: str | None = None,
+    indexes: Sequence[str] = (),
 ) -> dict[str, Any]:
     """Write a rendered model with an open psycopg connection and commit; roll back on any error.
 
@@ -216,16 +249,21 @@ def run_transform(
     """
     from psycopg import ClientCursor
 
+    problem = argument_problem(
+        materialization=materialization,
+        target=target,
+        partition_filter=partition_filter,
+        quarantine_source=quarantine_source,
+        unique_key=unique_key,
+        changed_since=changed_since,
+        merge_keys=merge_keys,
+        indexes=indexes,
+    )
+    if problem:
+        raise SqlTransformError(f"Transform of {target or 'script'} not run: {problem}")
     parameters = dict(parameters or {})
     is_merge = materialization == "merge" and str(changed_since) != EVERY_RECORD
     if materialization == "merge":
-        if not (unique_key and _COLUMN.match(unique_key) and changed_since) or (
-            merge_keys and not _IDENTIFIER.match(merge_keys)
-        ):
-            raise SqlTransformError(
-                f"A merge into {target} needs unique_key and changed_since, and merge_keys must be a "
-                f"schema.table name; got {unique_key!r}, {changed_since!r} and {merge_keys!r}"
-            )
         parameters["changed_since"] = changed_since
         # A merge that rebuilds every record is a table replacement.
         materialization = "merge" if is_merge else "table"
@@ -287,6 +325,8 @@ def run_transform(
                 cur.execute(f"delete from {target} where {partition_filter}", parameters)
                 deleted = cur.rowcount
             cur.execute(f"insert into {target} select * from _model")
+            for column in indexes:
+                cur.execute(f"create index if not exists {table}_{column}_idx on {target} ({column})")
             if was_empty:
                 # A table that was empty has no statistics for its rows. Without them PostgreSQL
                 # guessed a few rows for filtered reads of it, and chose nested loops that made a
