@@ -354,7 +354,12 @@ with DAG(
     pipeline_state = save_pipeline_state(recompute_plan)
 
     # Finance reports a month's ARR days after it closes; the monthly board DAG checks it.
-    quality_gate = QualityGateOperator(task_id="quality_gate", exclude_checks=["arr_matches_finance"])
+    quality_gate = QualityGateOperator(
+        task_id="quality_gate",
+        exclude_checks=["arr_matches_finance"],
+        # Contracts of tables written by month check the months this run rewrote.
+        variables={"recompute_from": "{{ ti.xcom_pull(task_ids='plan_recompute')['recompute_from'] }}"},
+    )
 
     metrics = [reconcile, compute_ndr, compute_churn, compute_cohorts, compute_segments, compute_infrastructure_costs]
     chain(setup_warehouse, ingestion, recompute_plan, normalize_timezones, stage_stripe, changed_subscriptions)

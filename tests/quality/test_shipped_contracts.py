@@ -44,12 +44,16 @@ def raw(warehouse_db, monkeypatch):
         yield conn
 
 
-def _results(conn, contract, *models, exclude_checks=()):
+def _results(conn, contract, *models, exclude_checks=(), variables=None):
     """Build `models` and what they need, run the gate on one shipped contract, return {check: row}."""
     conn.commit()
     run_models(conn, AS_OF, only=models_upstream_of(*models))
     gate = QualityGateOperator(
-        task_id="quality_gate", contracts=[contract], exclude_checks=exclude_checks, fail_on_blocking=False
+        task_id="quality_gate",
+        contracts=[contract],
+        exclude_checks=exclude_checks,
+        variables=variables,
+        fail_on_blocking=False,
     )
     gate.execute(gate_context(end=AS_OF))
     rows = conn.execute(
@@ -63,6 +67,29 @@ def test_stable_mrr_passes_every_check(raw):
     results = _results(raw, "analytics/mrr_monthly.yml", "mrr_monthly")
     assert {name: result["outcome"] for name, result in results.items() if result["outcome"] != "passed"} == {}
     assert results["mrr_continuity"]["value"] == 0
+
+
+@pytest.mark.parametrize(
+    ("variables", "outcome"),
+    [({"recompute_from": "2026-02-01"}, "passed"), ({"recompute_from": "2026-01-01"}, "failed"), (None, "failed")],
+)
+def test_customer_mrr_checks_the_rewritten_months(raw, warehouse_db, variables, outcome):
+    """A January row breaks the checks of the gates whose run rewrote January, or that had no plan."""
+    contract = "analytics/customer_mrr_monthly.yml"
+    assert _results(raw, contract, "customer_mrr_monthly")["customer_month_is_unique"]["outcome"] == "passed"
+    raw.execute(
+        "insert into analytics.customer_mrr_monthly select * from analytics.customer_mrr_monthly "
+        "where month_start = '2026-01-01' and customer_id = 'cus_1'"
+    )
+    raw.commit()
+    gate = QualityGateOperator(
+        task_id="quality_gate", contracts=[contract], variables=variables, fail_on_blocking=False
+    )
+    gate.execute(gate_context(end=AS_OF))
+    assert warehouse_db.query(
+        "select outcome from analytics.data_quality_results where check_name = 'customer_month_is_unique' "
+        "order by recorded_at desc limit 1"
+    ) == [(outcome,)]
 
 
 def test_mrr_jump_fails_continuity(raw):

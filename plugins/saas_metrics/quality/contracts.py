@@ -28,7 +28,10 @@ GATE_VARIABLES = (
     "reporting_time_zone",
     "open_month_start",
     "closed_month_start",
+    "recompute_from",
 )
+# The recompute_from of a gate that is given no plan: every month is checked.
+EVERY_MONTH = "-infinity"
 
 
 @dataclass(frozen=True)
@@ -74,8 +77,14 @@ def gate_variables(
     data_interval_start: dt.datetime,
     data_interval_end: dt.datetime,
     reporting_time_zone: str,
+    recompute_from: str = EVERY_MONTH,
 ) -> dict[str, str]:
-    """Return the value of every variable in GATE_VARIABLES for one run, as Soda expects: strings."""
+    """Return the value of every variable in GATE_VARIABLES for one run, as Soda expects: strings.
+
+    `recompute_from` is the first month the run rewrote (the daily run's plan). A contract of a
+    table written by month may check only the rows from that month on, because the rows of
+    earlier months are those an earlier gate checked.
+    """
     return {
         "database": database,
         "data_interval_start": data_interval_start.isoformat(),
@@ -83,4 +92,5 @@ def gate_variables(
         "reporting_time_zone": reporting_time_zone,
         "open_month_start": open_month_start(data_interval_end, reporting_time_zone).isoformat(),
         "closed_month_start": closed_month_start(data_interval_end, reporting_time_zone).isoformat(),
+        "recompute_from": recompute_from,
     }
