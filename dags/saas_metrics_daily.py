@@ -55,10 +55,12 @@ from saas_metrics.dag_defaults import DAILY_START_DATE, default_args
 from saas_metrics.incremental import INCREMENTAL_SOURCES
 from saas_metrics.ingestion import build_ingestion_group, load_sources
 from saas_metrics.models import (
+    EVENTS_PARTITION_FILTER,
     EXTRACTED_UNTIL,
     MONTH_WINDOW_FILTER,
     changed_since_template,
     day_window_filter,
+    recompute_from_template,
     sql_model,
 )
 from saas_metrics.operators.alerts import evaluate_alerts_task
@@ -146,25 +148,24 @@ with DAG(
                     quarantine_source=f"raw_product.{table}",
                     merge_key="user_id" if table == "users" else None,
                     materialization="partition" if is_events else "table",
-                    partition_filter=(
-                        "occurred_at >= (%(recompute_from)s::date - 1)::timestamp at time zone 'UTC'"
-                        if is_events
-                        else None
-                    ),
+                    partition_filter=EVENTS_PARTITION_FILTER if is_events else None,
                     # product_metrics_daily and segment_metrics read the events of their window.
                     indexes=("occurred_at",) if is_events else (),
                 )
             )
 
         @task
-        def report_timezone_conversions():
+        def report_timezone_conversions(recompute_from: str):
             from saas_metrics.demo import count_timezone_conversions
 
             return count_timezone_conversions(
-                conn_id="warehouse", tables=[f"staging.product_{table}" for table in PRODUCT_TABLES]
+                conn_id="warehouse",
+                tables=[f"staging.product_{table}" for table in PRODUCT_TABLES],
+                rewritten={"staging.product_events": EVENTS_PARTITION_FILTER},
+                parameters={"recompute_from": recompute_from},
             )
 
-        chain(product_models, report_timezone_conversions())
+        chain(product_models, report_timezone_conversions(recompute_from_template(["product"])))
 
     with TaskGroup("stage_stripe") as stage_stripe:
         currencies = sql_model("staging/currencies.sql", config=CONFIG)

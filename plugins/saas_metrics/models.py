@@ -17,6 +17,9 @@ OPEN_MONTH = (
     "at time zone %(reporting_time_zone)s)::date"
 )
 MONTH_WINDOW_FILTER = f"month_start >= %(recompute_from)s::date and month_start <= {OPEN_MONTH}"
+# The staged product events a run rewrites: from the day before the product domain's first
+# month (UTC), because a local wall-clock time of that day can fall in the month in UTC.
+EVENTS_PARTITION_FILTER = "occurred_at >= (%(recompute_from)s::date - 1)::timestamp at time zone 'UTC'"
 
 # Weekly models own the rows of their report week: the last complete ISO week (Monday 00:00
 # UTC) before the end of the run's data interval.

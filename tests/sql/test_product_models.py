@@ -17,6 +17,8 @@ from helpers.models import (
     price,
     run_models,
 )
+from saas_metrics.demo import count_timezone_conversions
+from saas_metrics.models import EVENTS_PARTITION_FILTER
 
 AS_OF = dt.datetime(2026, 3, 1, 7, tzinfo=dt.UTC)
 
@@ -47,6 +49,31 @@ def test_legacy_rows_are_converted_from_pacific(raw):
     assert rows[3] == dt.datetime(2026, 7, 1, 19, 0)
     converted = raw.execute("select count(*) from staging.product_events where is_local_time_converted")
     assert converted.fetchone()[0] == 2
+
+
+def test_conversion_report_counts_the_rewritten_events(raw):
+    insert_event(raw, 1, workspace_id=1, user_id=1, occurred_at="2026-01-31 23:30:00", writer="legacy-sync")
+    insert_event(raw, 2, workspace_id=1, user_id=1, occurred_at="2026-02-27 10:00:00", writer="app")
+    insert_event(raw, 3, workspace_id=1, user_id=1, occurred_at="2026-02-28 12:00:00", writer="legacy-sync")
+    _build(raw, "product_events")
+    tables = ["staging.product_events"]
+    every_row = count_timezone_conversions(conn_id="warehouse", tables=tables)
+    # A run that rewrote February rewrote the events from January 31 (UTC) on.
+    rewritten = count_timezone_conversions(
+        conn_id="warehouse",
+        tables=tables,
+        rewritten={"staging.product_events": EVENTS_PARTITION_FILTER},
+        parameters={"recompute_from": "2026-02-01"},
+    )
+    march = count_timezone_conversions(
+        conn_id="warehouse",
+        tables=tables,
+        rewritten={"staging.product_events": EVENTS_PARTITION_FILTER},
+        parameters={"recompute_from": "2026-03-01"},
+    )
+    assert every_row["staging.product_events"] == {"converted": 2, "total": 3, "scope": "rows"}
+    assert (rewritten["staging.product_events"]["converted"], rewritten["staging.product_events"]["total"]) == (2, 3)
+    assert (march["staging.product_events"]["converted"], march["staging.product_events"]["total"]) == (1, 1)
 
 
 def test_dau_and_rolling_mau(raw):
