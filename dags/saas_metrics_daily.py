@@ -57,6 +57,7 @@ from saas_metrics.ingestion import build_ingestion_group, load_sources
 from saas_metrics.models import (
     EXTRACTED_UNTIL,
     MONTH_WINDOW_FILTER,
+    UTC_MONTH_WINDOW_FILTER,
     changed_since_template,
     day_window_filter,
     sql_model,
@@ -273,8 +274,16 @@ with DAG(
     with TaskGroup("compute_cohorts") as compute_cohorts:
         cohort_retention = sql_model("analytics/cohort_retention.sql", config=CONFIG)
         cohort_average = sql_model("analytics/cohort_retention_average.sql", config=CONFIG)
+        active_months = sql_model(
+            "core/workspace_active_months.sql",
+            config=CONFIG,
+            materialization="partition",
+            partition_filter=UTC_MONTH_WINDOW_FILTER,
+            incremental=("product",),
+        )
         product_cohorts = sql_model("analytics/product_cohort_retention.sql", config=CONFIG)
         chain(cohort_retention, cohort_average)
+        chain(active_months, product_cohorts)
 
     compute_product_metrics = sql_model(
         "analytics/product_metrics_daily.sql",
@@ -359,7 +368,7 @@ with DAG(
     chain(subscription_states, compute_mrr, [reconcile, compute_ndr, compute_churn, compute_cohorts, compute_segments])
     chain(normalize_timezones, compute_product_metrics, compute_infrastructure_costs)
     chain(recompute_plan, stage_crm_and_support, evaluate_alerts)
-    chain(normalize_timezones, [product_cohorts, compute_segments])
+    chain(normalize_timezones, [active_months, compute_segments])
     chain(
         [normalize_timezones, stage_stripe, stage_crm_and_support, aws_costs],
         row_accounting,

@@ -190,7 +190,7 @@ def test_first_day_of_month_finalises_previous_month(raw):
     assert march == (False, dt.datetime(2026, 4, 1, tzinfo=dt.UTC))
 
 
-def _product_day_one(conn):
+def _product_day_one(conn, models=ALL_INCREMENTAL_MODELS):
     insert_workspace(conn, 1, created_at="2025-10-01 09:00:00", customer_id="c1")
     insert_raw(conn, "raw_product.users", {"id": 10, "workspace_id": 1, "created_at": "2025-10-01 09:00:00"})
     insert_event(conn, 1, workspace_id=1, user_id=10, occurred_at="2026-03-09 10:00:00")
@@ -198,7 +198,7 @@ def _product_day_one(conn):
     conn.execute("update raw_product.users set _airbyte_extracted_at = '2025-10-01T10:00:00Z'")
     conn.execute("update raw_product.events set _airbyte_extracted_at = '2026-03-09T11:00:00Z'")
     conn.commit()
-    _daily_run(conn, DAY_ONE, models=ALL_INCREMENTAL_MODELS)
+    _daily_run(conn, DAY_ONE, models=models)
 
 
 def _extracted_on_day_two(conn, table):
@@ -542,3 +542,79 @@ def test_stale_reject_of_failed_run_is_dropped(merged_day_one):
     assert plan.changed_since["raw_zendesk.tickets"] != "-infinity"
     assert raw.execute("select count(*) from staging.quarantine where reason = 'missing id'").fetchone()[0] == 0
     _assert_equals_full_rebuild(raw, DAY_TWO)
+
+
+COHORT_MODELS = ALL_INCREMENTAL_MODELS | models_upstream_of("product_cohort_retention")
+COHORT_TABLES = ("core.workspace_active_months", "analytics.product_cohort_retention")
+
+
+def _assert_tables_equal_full_rebuild(conn, as_of, tables, models):
+    incremental = _snapshot(conn, tables)
+    for table in tables:
+        conn.execute(f"truncate {table}")
+    conn.commit()
+    run_models(conn, as_of, only=models)
+    assert _snapshot(conn, tables) == incremental
+
+
+def test_late_event_and_new_tier_update_product_cohorts(raw):
+    # Workspace 2 signs up in November on the free plan and is active that month only.
+    insert_workspace(raw, 2, created_at="2025-11-05 09:00:00", plan_tier="free")
+    insert_event(raw, 3, workspace_id=2, user_id=20, occurred_at="2025-11-20 10:00:00")
+    _product_day_one(raw, models=COHORT_MODELS)
+    assert raw.execute(
+        "select cohort_month::text from analytics.product_cohort_retention group by 1 order by 1"
+    ).fetchall() == [("2025-10-01",)]
+
+    # Day two: a late December event of workspace 1, and workspace 2 moves to a paid plan,
+    # which reopens no product month, so its November activity is not recomputed.
+    insert_event(raw, 2, workspace_id=1, user_id=10, occurred_at="2025-12-15 10:00:00")
+    insert_workspace(raw, 2, created_at="2025-11-05 09:00:00", plan_tier="team")
+    _extracted_on_day_two(raw, "raw_product.events")
+    _extracted_on_day_two(raw, "raw_product.workspaces")
+    plan = _daily_run(raw, DAY_TWO, models=COHORT_MODELS)
+    assert plan.recompute_from_by_domain["product"] == "2025-12-01"
+
+    cohorts = {
+        (cohort, month): (size, active)
+        for cohort, month, size, active in raw.execute(
+            "select cohort_month::text, month_start::text, cohort_workspaces, active_workspaces "
+            "from analytics.product_cohort_retention"
+        ).fetchall()
+    }
+    assert cohorts[("2025-10-01", "2025-12-01")] == (1, 1)
+    assert cohorts[("2025-10-01", "2026-01-01")] == (1, 0)
+    assert cohorts[("2025-11-01", "2025-11-01")] == (1, 1)
+    assert cohorts[("2025-11-01", "2025-12-01")] == (1, 0)
+    assert raw.execute(
+        "select workspace_id, month_start::text from core.workspace_active_months order by 2, 1"
+    ).fetchall() == [(2, "2025-11-01"), (1, "2025-12-01"), (1, "2026-03-01")]
+    _assert_tables_equal_full_rebuild(raw, DAY_TWO, COHORT_TABLES, COHORT_MODELS)
+
+
+def test_upgrade_without_active_months_rebuilds_everything(raw):
+    # A warehouse built before core.workspace_active_months existed has the cohort table only.
+    _product_day_one(raw)
+    raw.execute("create table analytics.product_cohort_retention (cohort_month date)")
+    raw.commit()
+    run_models(raw, DAY_TWO, only={"setup_warehouse"})
+    raw.commit()
+    raw.execute("drop table analytics.product_cohort_retention")
+    raw.commit()
+    plan = _daily_run(raw, DAY_TWO, models=COHORT_MODELS)
+    assert plan.is_full_rebuild is True
+    assert raw.execute("select count(*) from core.workspace_active_months").fetchone()[0] == 1
+
+
+def test_event_on_last_utc_day_of_earlier_month(raw):
+    _product_day_one(raw, models=COHORT_MODELS)
+    # 23:30 on 28 February, Pacific wall-clock time, is 1 March 07:30 UTC.
+    insert_event(raw, 2, workspace_id=1, user_id=10, occurred_at="2026-02-28 23:30:00", writer="legacy-sync")
+    insert_event(raw, 3, workspace_id=1, user_id=10, occurred_at="2026-01-31 23:30:00")
+    _extracted_on_day_two(raw, "raw_product.events")
+    plan = _daily_run(raw, DAY_TWO, models=COHORT_MODELS)
+    assert plan.recompute_from_by_domain["product"] == "2026-01-01"
+    assert raw.execute(
+        "select month_start::text from core.workspace_active_months order by 1"
+    ).fetchall() == [("2026-01-01",), ("2026-03-01",)]
+    _assert_tables_equal_full_rebuild(raw, DAY_TWO, COHORT_TABLES, COHORT_MODELS)
