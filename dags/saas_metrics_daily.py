@@ -8,7 +8,7 @@ other metrics and the reconciliations against Stripe invoices and finance's ARR.
 `quality_gate` runs the Soda contracts in `soda_checks/` (see docs/quality.md),
 `evaluate_alerts` evaluates the alert rules (docs/alerts.md), and `save_pipeline_state`
 records what the run processed, so that the next run recomputes only the months that changed
-(`plan_recompute`, per input domain: billing, product, accounts, costs; docs/metrics.md).
+(`plan_recompute`, per input domain: billing, product, accounts, costs, invoices; docs/metrics.md).
 
 **Owner:** data-platform. **Schedule:** daily at 07:00 UTC for the interval
 [previous day 07:00, this day 07:00); the end of the interval is the "now" of every model.
@@ -249,7 +249,13 @@ with DAG(
         chain(customer_mrr, mrr_monthly)
 
     with TaskGroup("reconcile") as reconcile:
-        sql_model("analytics/mrr_reconciliation.sql", config=CONFIG)
+        sql_model(
+            "analytics/mrr_reconciliation.sql",
+            config=CONFIG,
+            materialization="partition",
+            partition_filter=MONTH_WINDOW_FILTER,
+            incremental=("billing", "invoices"),
+        )
         sql_model("analytics/arr_reconciliation.sql", config=CONFIG)
 
     compute_ndr = sql_model(
