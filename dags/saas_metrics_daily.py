@@ -8,7 +8,7 @@ other metrics and the reconciliations against Stripe invoices and finance's ARR.
 `quality_gate` runs the Soda contracts in `soda_checks/` (see docs/quality.md),
 `evaluate_alerts` evaluates the alert rules (docs/alerts.md), and `save_pipeline_state`
 records what the run processed, so that the next run recomputes only the months that changed
-(`plan_recompute`, per input domain: billing, product, accounts, costs; docs/metrics.md).
+(`plan_recompute`, per input domain: billing, product, accounts, costs, invoices; docs/metrics.md).
 
 **Owner:** data-platform. **Schedule:** daily at 07:00 UTC for the interval
 [previous day 07:00, this day 07:00); the end of the interval is the "now" of every model.
@@ -58,6 +58,7 @@ from saas_metrics.models import (
     EVENTS_PARTITION_FILTER,
     EXTRACTED_UNTIL,
     MONTH_WINDOW_FILTER,
+    UTC_MONTH_WINDOW_FILTER,
     changed_since_template,
     day_window_filter,
     recompute_from_template,
@@ -251,7 +252,13 @@ with DAG(
         chain(customer_mrr, mrr_monthly)
 
     with TaskGroup("reconcile") as reconcile:
-        sql_model("analytics/mrr_reconciliation.sql", config=CONFIG)
+        sql_model(
+            "analytics/mrr_reconciliation.sql",
+            config=CONFIG,
+            materialization="partition",
+            partition_filter=MONTH_WINDOW_FILTER,
+            incremental=("billing", "invoices"),
+        )
         sql_model("analytics/arr_reconciliation.sql", config=CONFIG)
 
     compute_ndr = sql_model(
@@ -276,8 +283,16 @@ with DAG(
     with TaskGroup("compute_cohorts") as compute_cohorts:
         cohort_retention = sql_model("analytics/cohort_retention.sql", config=CONFIG)
         cohort_average = sql_model("analytics/cohort_retention_average.sql", config=CONFIG)
+        active_months = sql_model(
+            "core/workspace_active_months.sql",
+            config=CONFIG,
+            materialization="partition",
+            partition_filter=UTC_MONTH_WINDOW_FILTER,
+            incremental=("product",),
+        )
         product_cohorts = sql_model("analytics/product_cohort_retention.sql", config=CONFIG)
         chain(cohort_retention, cohort_average)
+        chain(active_months, product_cohorts)
 
     compute_product_metrics = sql_model(
         "analytics/product_metrics_daily.sql",
@@ -367,7 +382,7 @@ with DAG(
     chain(subscription_states, compute_mrr, [reconcile, compute_ndr, compute_churn, compute_cohorts, compute_segments])
     chain(normalize_timezones, compute_product_metrics, compute_infrastructure_costs)
     chain(recompute_plan, stage_crm_and_support, evaluate_alerts)
-    chain(normalize_timezones, [product_cohorts, compute_segments])
+    chain(normalize_timezones, [active_months, compute_segments])
     chain(
         [normalize_timezones, stage_stripe, stage_crm_and_support, aws_costs],
         row_accounting,

@@ -5,8 +5,8 @@ of the interval and, on the first day of a month, the month that just closed, wh
 provisional snapshot becomes final. Earlier months are recomputed only when their inputs
 changed: rows extracted since the last successful run that can change a past month (late or
 corrected data), a changed FX rate, or changed metric conventions (then everything). Inputs
-belong to a domain (billing, product, costs), and each domain gets its own first month, so a
-late product event reopens product metrics but not MRR. The plan is logged with its reasons;
+belong to a domain (billing, product, accounts, costs, invoices), and each domain gets its own
+first month, so a late product event reopens product metrics but not MRR. The plan is logged with its reasons;
 each incremental model receives the bound parameter `recompute_from`, the earliest first
 month of the domains it reads, and writes only the months from there to the open month.
 
@@ -47,8 +47,9 @@ CONVENTIONS_KEY = "conventions_fingerprint"
 # earliest change among the domains it reads (see saas_metrics.models.sql_model), so a late
 # product event does not recompute MRR, and a late invoice line does not recompute product
 # metrics. "accounts" is the link of product workspaces to Stripe customers, which only
-# segments read.
-DOMAINS = ("billing", "product", "accounts", "costs")
+# segments read. "invoices" is what Stripe billed (invoice lines with their invoice's status
+# and billing reason), which only the Stripe reconciliation reads.
+DOMAINS = ("billing", "product", "accounts", "costs", "invoices")
 
 
 @dataclass(frozen=True)
@@ -68,6 +69,11 @@ class TrackedSource:
 
 
 _STAGED_WORKSPACE = "select 1 from staging.product_workspaces as staged where staged.workspace_id = raw.id"
+# A billed line counts in the months from the one its period starts in (see
+# sql/analytics/mrr_reconciliation.sql). A corrected line may have moved its period, so the
+# earliest start over all the line's raw versions is taken; the indexes on the raw lines' id
+# and invoice_id keep these lookups cheap.
+_EARLIEST_PERIOD_START = "select min(to_timestamp(analytics.try_numeric(lines.period ->> 'start')))"
 TRACKED_SOURCES: tuple[TrackedSource, ...] = (
     TrackedSource("raw_stripe.subscriptions", "billing", "to_timestamp(raw.updated)"),
     TrackedSource(
@@ -108,6 +114,18 @@ TRACKED_SOURCES: tuple[TrackedSource, ...] = (
         requires="staging.product_users",
     ),
     TrackedSource("raw_aws_cost.cost_and_usage", "costs", "raw.time_period_start::timestamp at time zone 'UTC'"),
+    TrackedSource(
+        "raw_stripe.invoice_line_items",
+        "invoices",
+        f"({_EARLIEST_PERIOD_START} from raw_stripe.invoice_line_items as lines where lines.id = raw.id)",
+    ),
+    # A new or changed invoice (paid late, voided, or arriving after the lines that waited for
+    # it) changes what its lines billed.
+    TrackedSource(
+        "raw_stripe.invoices",
+        "invoices",
+        f"({_EARLIEST_PERIOD_START} from raw_stripe.invoice_line_items as lines where lines.invoice_id = raw.id)",
+    ),
 )
 
 
@@ -125,17 +143,24 @@ class IncrementalSource:
     # Raw tables whose rows the staging model copies fields from: when one of them is read in
     # full (a row may have gone), this one is too.
     read_in_full_with: tuple[str, ...] = ()
+    # Domains that recompute every month when rows up to the last watermark changed (deleted,
+    # or loaded late with older extraction times), because the plan cannot tell which months
+    # those rows were in.
+    reopened_when_rows_changed: tuple[str, ...] = ()
 
 
 INCREMENTAL_SOURCES: tuple[IncrementalSource, ...] = (
     IncrementalSource("raw_stripe.subscriptions", "id", "staging.stripe_subscription_items", "subscription_id"),
-    IncrementalSource("raw_stripe.invoices", "id", "staging.stripe_invoices", "invoice_id"),
+    IncrementalSource(
+        "raw_stripe.invoices", "id", "staging.stripe_invoices", "invoice_id", reopened_when_rows_changed=("invoices",)
+    ),
     IncrementalSource(
         "raw_stripe.invoice_line_items",
         "id",
         "staging.stripe_invoice_line_items",
         "invoice_line_id",
         read_in_full_with=("raw_stripe.invoices",),
+        reopened_when_rows_changed=("invoices",),
     ),
     IncrementalSource("raw_product.users", "id", "staging.product_users", "user_id"),
     # Events are staged by day (see the daily DAG), so only their accounting is by change.
@@ -364,6 +389,11 @@ def plan_recompute(
         changed_since[source.table], rebuild, rows = _changed_since(conn, source, staged, is_full)
         if rebuild:
             reasons.append(rebuild)
+        # A reason with a row count means that rows up to the last watermark changed.
+        if rebuild and rows is not None:
+            for domain in source.reopened_when_rows_changed:
+                by_domain[domain] = FULL_HISTORY_START
+                reasons.append(f"{domain} recomputes every month: rows of {source.table} changed in the past")
         if source.table in seen:
             # The rows up to this run's watermark: those up to the last one plus the new ones.
             previous = staged[source.table]["watermark"] if rows is not None else None

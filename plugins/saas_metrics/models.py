@@ -17,6 +17,10 @@ OPEN_MONTH = (
     "at time zone %(reporting_time_zone)s)::date"
 )
 MONTH_WINDOW_FILTER = f"month_start >= %(recompute_from)s::date and month_start <= {OPEN_MONTH}"
+# The same window for tables by UTC month, such as the product tables: from recompute_from to
+# the UTC month of the end of the run's data interval.
+OPEN_UTC_MONTH = "date_trunc('month', (%(as_of)s::timestamptz - interval '1 microsecond') at time zone 'UTC')::date"
+UTC_MONTH_WINDOW_FILTER = f"month_start >= %(recompute_from)s::date and month_start <= {OPEN_UTC_MONTH}"
 # The staged product events a run rewrites: from the day before the product domain's first
 # month (UTC), because a local wall-clock time of that day can fall in the month in UTC.
 EVENTS_PARTITION_FILTER = "occurred_at >= (%(recompute_from)s::date - 1)::timestamp at time zone 'UTC'"

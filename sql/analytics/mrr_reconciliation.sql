@@ -6,10 +6,16 @@
 -- end for the open month. Lines of subscription_create and subscription_update invoices count
 -- too, because a subscription's first period, and a period restarted by an interval change, are
 -- billed on those and never on a subscription_cycle invoice.
+-- The months from the bound recompute_from (billing and invoices domains) to the open month are
+-- written. A line counts only in months whose snapshot lies in its period, so only the lines
+-- whose period ends after the first of those months begins are read. The plan moves the
+-- invoices domain back to the earliest period start of every line, or invoice, that arrives
+-- or changes (see saas_metrics.incremental).
 with settings as (
     select
         {{ bind('reporting_time_zone') }}::text as time_zone,
-        {{ bind('as_of') }}::timestamptz as as_of
+        {{ bind('as_of') }}::timestamptz as as_of,
+        {{ bind('recompute_from') }}::date as recompute_from
 ),
 
 engine as (
@@ -18,6 +24,7 @@ engine as (
     cross join settings
     where
         monthly.currency_basis = 'native'
+        and monthly.month_start >= settings.recompute_from
         and monthly.month_start <= date_trunc(
             'month', (settings.as_of - interval '1 microsecond') at time zone settings.time_zone
         )::date
@@ -32,7 +39,12 @@ months as (
 ),
 
 lines as (
-    select * from staging.stripe_invoice_line_items
+    select stripe_invoice_line_items.*
+    from staging.stripe_invoice_line_items
+    cross join settings
+    where
+        stripe_invoice_line_items.period_end_at
+        > settings.recompute_from::timestamp at time zone settings.time_zone
 ),
 
 currencies as (

@@ -1,6 +1,8 @@
 -- Product-usage retention of paid-plan workspaces by signup month (UTC), dense: one row per
 -- cohort and month up to the month of the run's data interval end, 0 when no workspace of the
--- cohort was active. Active = any event other than session_start, session_end and heartbeat.
+-- cohort was active. Active = any event other than session_start, session_end and heartbeat,
+-- as core.workspace_active_months records it. A workspace's plan tier is only known as it is
+-- now, so the cohorts are rebuilt in full on every run, from these two small tables.
 with settings as (
     select {{ bind('as_of') }}::timestamptz as as_of
 ),
@@ -14,11 +16,7 @@ workspaces as (
 ),
 
 active_months as (
-    select distinct
-        workspace_id,
-        date_trunc('month', occurred_at at time zone 'UTC')::date as month_start
-    from staging.product_events
-    where event_name not in ('session_start', 'session_end', 'heartbeat')
+    select * from core.workspace_active_months
 ),
 
 cohorts as (

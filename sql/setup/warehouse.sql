@@ -103,3 +103,15 @@ drop table if exists staging.stripe_invoice_lines_for_history;
 
 -- analytics.row_accounting records the start of each source's scope (see the model).
 alter table if exists analytics.row_accounting add column if not exists extracted_since timestamptz;
+
+-- analytics.product_cohort_retention reads the active months from core.workspace_active_months,
+-- which an incremental run fills only for its window. On a warehouse built before that table
+-- existed, forgetting the conventions fingerprint makes the next plan rebuild all history.
+do $$
+begin
+    if to_regclass('analytics.product_cohort_retention') is not null
+        and to_regclass('core.workspace_active_months') is null then
+        delete from analytics.pipeline_state where state_key = 'conventions_fingerprint';
+    end if;
+end;
+$$;

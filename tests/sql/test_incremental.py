@@ -190,7 +190,7 @@ def test_first_day_of_month_finalises_previous_month(raw):
     assert march == (False, dt.datetime(2026, 4, 1, tzinfo=dt.UTC))
 
 
-def _product_day_one(conn):
+def _product_day_one(conn, models=ALL_INCREMENTAL_MODELS):
     insert_workspace(conn, 1, created_at="2025-10-01 09:00:00", customer_id="c1")
     insert_raw(conn, "raw_product.users", {"id": 10, "workspace_id": 1, "created_at": "2025-10-01 09:00:00"})
     insert_event(conn, 1, workspace_id=1, user_id=10, occurred_at="2026-03-09 10:00:00")
@@ -198,7 +198,7 @@ def _product_day_one(conn):
     conn.execute("update raw_product.users set _airbyte_extracted_at = '2025-10-01T10:00:00Z'")
     conn.execute("update raw_product.events set _airbyte_extracted_at = '2026-03-09T11:00:00Z'")
     conn.commit()
-    _daily_run(conn, DAY_ONE, models=ALL_INCREMENTAL_MODELS)
+    _daily_run(conn, DAY_ONE, models=models)
 
 
 def _extracted_on_day_two(conn, table):
@@ -213,7 +213,8 @@ def test_late_product_event_reopens_product_months_but_not_mrr(raw):
     _extracted_on_day_two(raw, "raw_product.events")
     plan = _daily_run(raw, DAY_TWO, models=ALL_INCREMENTAL_MODELS)
     assert plan.recompute_from_by_domain == {
-        "billing": "2026-03-01", "product": "2025-12-01", "accounts": "2026-03-01", "costs": "2026-03-01"
+        "billing": "2026-03-01", "product": "2025-12-01", "accounts": "2026-03-01", "costs": "2026-03-01",
+        "invoices": "2026-03-01",
     }
     december = raw.execute(
         "select daily_active_users from analytics.product_metrics_daily where activity_date = '2025-12-15'"
@@ -229,7 +230,8 @@ def test_late_invoice_line_reopens_billing_only(raw):
     raw.commit()
     plan = _daily_run(raw, DAY_TWO, models=ALL_INCREMENTAL_MODELS)
     assert plan.recompute_from_by_domain == {
-        "billing": "2026-01-01", "product": "2026-03-01", "accounts": "2026-03-01", "costs": "2026-03-01"
+        "billing": "2026-01-01", "product": "2026-03-01", "accounts": "2026-03-01", "costs": "2026-03-01",
+        "invoices": "2026-01-01",
     }
 
 
@@ -521,6 +523,9 @@ def test_deleted_invoice_restages_its_lines(merged_day_one):
     assert plan.changed_since["raw_stripe.invoices"] == "-infinity"
     assert plan.changed_since["raw_stripe.invoice_line_items"] == "-infinity"
     assert any("raw_stripe.invoice_line_items is read in full with raw_stripe.invoices" in r for r in plan.reasons)
+    # The plan cannot tell which months the deleted invoice billed.
+    assert plan.recompute_from_by_domain["invoices"] == "1970-01-01"
+    assert plan.recompute_from_by_domain["billing"] == "2026-03-01"
     assert raw.execute(
         "select reason from staging.quarantine where record_key = 'in2/il2'"
     ).fetchall() == [("invoice not staged in2",)]
@@ -542,3 +547,143 @@ def test_stale_reject_of_failed_run_is_dropped(merged_day_one):
     assert plan.changed_since["raw_zendesk.tickets"] != "-infinity"
     assert raw.execute("select count(*) from staging.quarantine where reason = 'missing id'").fetchone()[0] == 0
     _assert_equals_full_rebuild(raw, DAY_TWO)
+
+
+COHORT_MODELS = ALL_INCREMENTAL_MODELS | models_upstream_of("product_cohort_retention")
+COHORT_TABLES = ("core.workspace_active_months", "analytics.product_cohort_retention")
+
+
+def _assert_tables_equal_full_rebuild(conn, as_of, tables, models):
+    incremental = _snapshot(conn, tables)
+    for table in tables:
+        conn.execute(f"truncate {table}")
+    conn.commit()
+    run_models(conn, as_of, only=models)
+    assert _snapshot(conn, tables) == incremental
+
+
+def test_late_event_and_new_tier_update_product_cohorts(raw):
+    # Workspace 2 signs up in November on the free plan and is active that month only.
+    insert_workspace(raw, 2, created_at="2025-11-05 09:00:00", plan_tier="free")
+    insert_event(raw, 3, workspace_id=2, user_id=20, occurred_at="2025-11-20 10:00:00")
+    _product_day_one(raw, models=COHORT_MODELS)
+    assert raw.execute(
+        "select cohort_month::text from analytics.product_cohort_retention group by 1 order by 1"
+    ).fetchall() == [("2025-10-01",)]
+
+    # Day two: a late December event of workspace 1, and workspace 2 moves to a paid plan,
+    # which reopens no product month, so its November activity is not recomputed.
+    insert_event(raw, 2, workspace_id=1, user_id=10, occurred_at="2025-12-15 10:00:00")
+    insert_workspace(raw, 2, created_at="2025-11-05 09:00:00", plan_tier="team")
+    _extracted_on_day_two(raw, "raw_product.events")
+    _extracted_on_day_two(raw, "raw_product.workspaces")
+    plan = _daily_run(raw, DAY_TWO, models=COHORT_MODELS)
+    assert plan.recompute_from_by_domain["product"] == "2025-12-01"
+
+    cohorts = {
+        (cohort, month): (size, active)
+        for cohort, month, size, active in raw.execute(
+            "select cohort_month::text, month_start::text, cohort_workspaces, active_workspaces "
+            "from analytics.product_cohort_retention"
+        ).fetchall()
+    }
+    assert cohorts[("2025-10-01", "2025-12-01")] == (1, 1)
+    assert cohorts[("2025-10-01", "2026-01-01")] == (1, 0)
+    assert cohorts[("2025-11-01", "2025-11-01")] == (1, 1)
+    assert cohorts[("2025-11-01", "2025-12-01")] == (1, 0)
+    assert raw.execute(
+        "select workspace_id, month_start::text from core.workspace_active_months order by 2, 1"
+    ).fetchall() == [(2, "2025-11-01"), (1, "2025-12-01"), (1, "2026-03-01")]
+    _assert_tables_equal_full_rebuild(raw, DAY_TWO, COHORT_TABLES, COHORT_MODELS)
+
+
+def test_upgrade_without_active_months_rebuilds_everything(raw):
+    # A warehouse built before core.workspace_active_months existed has the cohort table only.
+    _product_day_one(raw)
+    raw.execute("create table analytics.product_cohort_retention (cohort_month date)")
+    raw.commit()
+    run_models(raw, DAY_TWO, only={"setup_warehouse"})
+    raw.commit()
+    raw.execute("drop table analytics.product_cohort_retention")
+    raw.commit()
+    plan = _daily_run(raw, DAY_TWO, models=COHORT_MODELS)
+    assert plan.is_full_rebuild is True
+    assert raw.execute("select count(*) from core.workspace_active_months").fetchone()[0] == 1
+
+
+def test_event_on_last_utc_day_of_earlier_month(raw):
+    _product_day_one(raw, models=COHORT_MODELS)
+    # 23:30 on 28 February, Pacific wall-clock time, is 1 March 07:30 UTC.
+    insert_event(raw, 2, workspace_id=1, user_id=10, occurred_at="2026-02-28 23:30:00", writer="legacy-sync")
+    insert_event(raw, 3, workspace_id=1, user_id=10, occurred_at="2026-01-31 23:30:00")
+    _extracted_on_day_two(raw, "raw_product.events")
+    plan = _daily_run(raw, DAY_TWO, models=COHORT_MODELS)
+    assert plan.recompute_from_by_domain["product"] == "2026-01-01"
+    assert raw.execute(
+        "select month_start::text from core.workspace_active_months order by 1"
+    ).fetchall() == [("2026-01-01",), ("2026-03-01",)]
+    _assert_tables_equal_full_rebuild(raw, DAY_TWO, COHORT_TABLES, COHORT_MODELS)
+
+
+RECONCILIATION_MODELS = MRR_MODELS | models_upstream_of("mrr_reconciliation")
+
+
+def _line(conn, line_id, invoice_id, subscription_id, period, unit_amount, **kwargs):
+    customer_id = subscription_id.replace("s", "c")
+    insert_invoice_line(conn, line_id=line_id, invoice_id=invoice_id, customer_id=customer_id,
+                        subscription_id=subscription_id, period=period, item_price=price(unit_amount),
+                        billing_reason="subscription_cycle", **kwargs)
+
+
+def _invoiced_by_month(conn):
+    return dict(conn.execute(
+        "select month_start::text, invoiced_mrr from analytics.mrr_reconciliation where currency = 'usd'"
+    ).fetchall())
+
+
+def test_late_invoices_and_lines_update_reconciliation(raw):
+    # in1 is still open when day one runs; il2 bills January; il3 waits for its invoice in3.
+    _line(raw, "il1", "in1", "s1", ("2025-12-15", "2026-01-15"), 1000, invoice_status="open")
+    _line(raw, "il2", "in2", "s2", ("2026-01-20", "2026-02-20"), 2000)
+    _line(raw, "il3", "in3", "s3", ("2025-11-05", "2025-12-05"), 3000)
+    raw.execute("delete from raw_stripe.invoices where id = 'in3'")
+    raw.commit()
+    _daily_run(raw, DAY_ONE, models=RECONCILIATION_MODELS)
+    assert _invoiced_by_month(raw) == {
+        "2025-10-01": 0, "2025-11-01": 0, "2025-12-01": 0, "2026-01-01": 20, "2026-02-01": 0, "2026-03-01": 0
+    }
+
+    # Day two: in1 is paid, il2 is corrected to bill February, and in3 arrives.
+    insert_raw(raw, "raw_stripe.invoices", {"id": "in1", "customer": "c1", "subscription": "s1", "status": "paid",
+                                            "currency": "usd", "billing_reason": "subscription_cycle",
+                                            "updated": unix("2026-03-10T09:00:00")})
+    insert_raw(raw, "raw_stripe.invoices", {"id": "in3", "customer": "c3", "subscription": "s3", "status": "paid",
+                                            "currency": "usd", "billing_reason": "subscription_cycle",
+                                            "updated": unix("2026-03-10T09:00:00")})
+    _line(raw, "il2", "in2", "s2", ("2026-02-20", "2026-03-20"), 2000)
+    raw.execute("update raw_stripe.invoice_line_items set _airbyte_extracted_at = '2026-03-10T12:00:00Z' "
+                "where _airbyte_extracted_at = '2026-02-20T00:00:00Z'")
+    _extracted_on_day_two(raw, "raw_stripe.invoices")
+    plan = _daily_run(raw, DAY_TWO, models=RECONCILIATION_MODELS)
+    # The earliest period start of in3's line, and il2's old period (January), are reopened.
+    assert plan.recompute_from_by_domain["invoices"] == "2025-11-01"
+    assert plan.recompute_from_by_domain["billing"] == "2026-02-01"
+    assert _invoiced_by_month(raw) == {
+        "2025-10-01": 0, "2025-11-01": 30, "2025-12-01": 10, "2026-01-01": 0, "2026-02-01": 20, "2026-03-01": 20
+    }
+    _assert_tables_equal_full_rebuild(raw, DAY_TWO, ("analytics.mrr_reconciliation",), RECONCILIATION_MODELS)
+
+
+def test_corrected_line_reopens_its_old_period(raw):
+    _line(raw, "il1", "in1", "s1", ("2025-12-15", "2026-01-15"), 1000)
+    raw.commit()
+    _daily_run(raw, DAY_ONE, models=RECONCILIATION_MODELS)
+    # A newer version of il1 moves its period to March: December no longer bills it.
+    _line(raw, "il1", "in1", "s1", ("2026-03-01", "2026-04-01"), 1000)
+    raw.execute("update raw_stripe.invoice_line_items set _airbyte_extracted_at = '2026-03-10T12:00:00Z' "
+                "where _airbyte_extracted_at = '2026-03-01T00:00:00Z'")
+    raw.commit()
+    plan = _daily_run(raw, DAY_TWO, models=RECONCILIATION_MODELS)
+    assert plan.recompute_from_by_domain["invoices"] == "2025-12-01"
+    assert _invoiced_by_month(raw)["2025-12-01"] == 0
+    _assert_tables_equal_full_rebuild(raw, DAY_TWO, ("analytics.mrr_reconciliation",), RECONCILIATION_MODELS)
