@@ -46,6 +46,23 @@ def test_demo_settings_change_empties_embedded_warehouse(monkeypatch, tmp_path):
     assert recreated == [True, True]
 
 
+def test_demo_on_a_later_day_continues_the_same_company(monkeypatch, tmp_path, capsys):
+    from saas_metrics import cli
+
+    recreated = []
+    monkeypatch.setattr(cli, "LOCAL_DIR", tmp_path)
+    monkeypatch.setattr("saas_metrics.warehouse.recreate_embedded_database", lambda: recreated.append(True))
+    company = {"seed": 42, "scale": 0.2, "history_start": "2025-01-01"}
+    for day, resets in (("2026-11-20", 1), ("2026-11-21", 1), ("2026-11-21", 1), ("2026-11-19", 2)):
+        cli.reset_demo_warehouse_if_options_changed({**company, "date": day}, user_warehouse=False)
+        assert len(recreated) == resets, day
+    assert "continues it on 2026-11-21" in capsys.readouterr().out
+    cli.reset_demo_warehouse_if_options_changed(
+        {**company, "history_start": "2025-02-01", "date": "2026-11-22"}, user_warehouse=False
+    )
+    assert len(recreated) == 3
+
+
 def test_user_warehouse_is_never_emptied(monkeypatch, tmp_path, capsys):
     from saas_metrics import cli
 

@@ -265,20 +265,31 @@ def demo_history_start(value: str) -> str:
     return value
 
 
-def reset_demo_warehouse_if_options_changed(settings: dict, *, user_warehouse: bool) -> None:
-    """Start from an empty embedded warehouse when the demo options differ from the last run.
+# The demo options that make another company: a change of any empties the embedded warehouse.
+COMPANY_OPTIONS = ("seed", "scale", "history_start")
 
-    The daily run recomputes only the months its data can change, so demo data generated with
-    other options (another company, or an earlier date) would mix with the months left by the
-    previous run. A warehouse set through AIRFLOW_CONN_WAREHOUSE is never dropped: the user is
-    warned instead.
+
+def reset_demo_warehouse_if_options_changed(settings: dict, *, user_warehouse: bool) -> None:
+    """Start from an empty embedded warehouse unless this run continues the last one's company.
+
+    `settings` holds the seed, scale, resolved history start and the date of the run. The daily
+    run recomputes only the months its data can change, so demo data generated for another
+    company, or as of an earlier date, would mix with the months left by the previous run. The
+    same company on the same or a later date is the next day of the same history: the
+    warehouse is kept and the run is incremental. A warehouse set through AIRFLOW_CONN_WAREHOUSE
+    is never dropped: the user is warned instead.
     """
     from saas_metrics.warehouse import WAREHOUSE_CONN_ENV, recreate_embedded_database
 
     settings_file = LOCAL_DIR / "demo-settings.json"
     # Without a settings file the options of whatever is in the warehouse are unknown.
     previous = json.loads(settings_file.read_text()) if settings_file.exists() else "unknown"
-    if previous != settings:
+    continues = (
+        isinstance(previous, dict)
+        and all(previous.get(option) == settings.get(option) for option in COMPANY_OPTIONS)
+        and str(settings.get("date")) >= str(previous.get("date"))
+    )
+    if not continues:
         if user_warehouse:
             print(
                 f"Warning: the demo options changed since the last run ({previous} -> {settings}), and the "
@@ -294,12 +305,15 @@ def reset_demo_warehouse_if_options_changed(settings: dict, *, user_warehouse: b
                 "starting from an empty warehouse"
             )
             recreate_embedded_database()
+    elif previous != settings:
+        step(f"Same demo company as the last run, {previous['date']}; this run continues it on {settings['date']}")
     settings_file.parent.mkdir(parents=True, exist_ok=True)
     settings_file.write_text(json.dumps(settings))
 
 
 def command_demo(args: argparse.Namespace) -> int:
     from saas_metrics.config import load_metrics_config
+    from saas_metrics.demo import resolve_history_start
     from saas_metrics.warehouse import WAREHOUSE_CONN_ENV, ensure_warehouse_connection
 
     began = time.monotonic()
@@ -310,8 +324,20 @@ def command_demo(args: argparse.Namespace) -> int:
         else "Starting the embedded PostgreSQL warehouse (set AIRFLOW_CONN_WAREHOUSE to use another server)"
     )
     ensure_warehouse_connection()
+    now = datetime.now(UTC)
+    logical_date = (
+        datetime.fromisoformat(args.date).replace(hour=DAILY_RUN_HOUR_UTC, tzinfo=UTC)
+        if args.date
+        else latest_complete_run(now)
+    )
+    history_start = resolve_history_start(args.history_start, until=logical_date)
     reset_demo_warehouse_if_options_changed(
-        {"seed": args.seed, "scale": args.scale, "history_start": args.history_start, "date": args.date},
+        {
+            "seed": args.seed,
+            "scale": args.scale,
+            "history_start": history_start.isoformat(),
+            "date": logical_date.date().isoformat(),
+        },
         user_warehouse=user_warehouse,
     )
 
@@ -319,13 +345,7 @@ def command_demo(args: argparse.Namespace) -> int:
     step(f"Preparing the Airflow metadata database in {env['AIRFLOW_HOME']}")
     migrate_airflow_db(env)
 
-    now = datetime.now(UTC)
-    logical_date = (
-        datetime.fromisoformat(args.date).replace(hour=DAILY_RUN_HOUR_UTC, tzinfo=UTC)
-        if args.date
-        else latest_complete_run(now)
-    )
-    conf = {"demo_seed": args.seed, "demo_scale": args.scale, "demo_history_start": args.history_start}
+    conf = {"demo_seed": args.seed, "demo_scale": args.scale, "demo_history_start": history_start.isoformat()}
     log_path = LOCAL_DIR / "logs" / f"demo-{now:%Y%m%dT%H%M%S}.log"
     step(
         f"Running {DAILY_DAG_ID} for the interval ending {logical_date:%Y-%m-%d %H:%M} UTC "

@@ -162,11 +162,11 @@ class SqlTransformOperator(BaseOperator):
         )
         if self.quarantine_source:
             self.log.info(
-                "%s: %d rows quarantined (reasons in %s: %s)",
+                "%s: %d rows quarantined in %s%s",
                 self.quarantine_source,
                 result["rows_quarantined"],
                 QUARANTINE_TABLE,
-                ", ".join(f"{reason} {count}" for reason, count in result["quarantine_reasons"].items()) or "none",
+                "".join(f"; {count} with reason '{reason}'" for reason, count in result["quarantine_reasons"].items()),
             )
         return result
 
