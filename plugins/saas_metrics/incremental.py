@@ -69,15 +69,32 @@ class TrackedSource:
 
 
 _STAGED_WORKSPACE = "select 1 from staging.product_workspaces as staged where staged.workspace_id = raw.id"
-# A billed line counts in the months from the one its period starts in (see
-# sql/analytics/mrr_reconciliation.sql). A corrected line may have moved its period, so the
-# earliest start over all the line's raw versions is taken; the indexes on the raw lines' id
-# and invoice_id keep these lookups cheap.
+# An invoice line bills, and rebuilds subscription history, from the month its period starts
+# in (see sql/analytics/mrr_reconciliation.sql and sql/core/subscription_item_states.sql). A
+# corrected line may have moved its period, so the earliest start over all the line's raw
+# versions is taken, and for an invoice the earliest over its lines; the indexes on the raw
+# lines' id and invoice_id keep these lookups cheap.
 _EARLIEST_PERIOD_START = "select min(to_timestamp(analytics.try_numeric(lines.period ->> 'start')))"
+_LINE_EARLIEST_START = f"({_EARLIEST_PERIOD_START} from raw_stripe.invoice_line_items as lines where lines.id = raw.id)"
+_INVOICE_EARLIEST_START = (
+    f"({_EARLIEST_PERIOD_START} from raw_stripe.invoice_line_items as lines where lines.invoice_id = raw.id)"
+)
+# Subscription history counts the lines of staged invoices that are neither draft nor void.
+_VOID_OR_DRAFT = "coalesce(lower({status}) in ('draft', 'void'), false)"
 TRACKED_SOURCES: tuple[TrackedSource, ...] = (
     TrackedSource("raw_stripe.subscriptions", "billing", "to_timestamp(raw.updated)"),
+    TrackedSource("raw_stripe.invoice_line_items", "billing", _LINE_EARLIEST_START),
+    # An invoice changes subscription history when it arrives (the lines that waited for it
+    # are staged) or becomes, or stops being, draft or void. A late payment changes none.
     TrackedSource(
-        "raw_stripe.invoice_line_items", "billing", "to_timestamp(analytics.try_numeric(raw.period ->> 'start'))"
+        "raw_stripe.invoices",
+        "billing",
+        _INVOICE_EARLIEST_START,
+        changes_past=(
+            "not exists (select 1 from staging.stripe_invoices as staged where staged.invoice_id = raw.id and "
+            f"{_VOID_OR_DRAFT.format(status='staged.status')} = {_VOID_OR_DRAFT.format(status='raw.status')})"
+        ),
+        requires="staging.stripe_invoices",
     ),
     TrackedSource("raw_product.events", "product", "(raw.occurred_at - interval '1 day') at time zone 'UTC'"),
     # A new workspace is a signup on the day it was created. A workspace extracted again with a
@@ -114,18 +131,10 @@ TRACKED_SOURCES: tuple[TrackedSource, ...] = (
         requires="staging.product_users",
     ),
     TrackedSource("raw_aws_cost.cost_and_usage", "costs", "raw.time_period_start::timestamp at time zone 'UTC'"),
-    TrackedSource(
-        "raw_stripe.invoice_line_items",
-        "invoices",
-        f"({_EARLIEST_PERIOD_START} from raw_stripe.invoice_line_items as lines where lines.id = raw.id)",
-    ),
+    TrackedSource("raw_stripe.invoice_line_items", "invoices", _LINE_EARLIEST_START),
     # A new or changed invoice (paid late, voided, or arriving after the lines that waited for
     # it) changes what its lines billed.
-    TrackedSource(
-        "raw_stripe.invoices",
-        "invoices",
-        f"({_EARLIEST_PERIOD_START} from raw_stripe.invoice_line_items as lines where lines.invoice_id = raw.id)",
-    ),
+    TrackedSource("raw_stripe.invoices", "invoices", _INVOICE_EARLIEST_START),
 )
 
 
@@ -150,9 +159,19 @@ class IncrementalSource:
 
 
 INCREMENTAL_SOURCES: tuple[IncrementalSource, ...] = (
-    IncrementalSource("raw_stripe.subscriptions", "id", "staging.stripe_subscription_items", "subscription_id"),
     IncrementalSource(
-        "raw_stripe.invoices", "id", "staging.stripe_invoices", "invoice_id", reopened_when_rows_changed=("invoices",)
+        "raw_stripe.subscriptions",
+        "id",
+        "staging.stripe_subscription_items",
+        "subscription_id",
+        reopened_when_rows_changed=("billing",),
+    ),
+    IncrementalSource(
+        "raw_stripe.invoices",
+        "id",
+        "staging.stripe_invoices",
+        "invoice_id",
+        reopened_when_rows_changed=("billing", "invoices"),
     ),
     IncrementalSource(
         "raw_stripe.invoice_line_items",
@@ -160,9 +179,11 @@ INCREMENTAL_SOURCES: tuple[IncrementalSource, ...] = (
         "staging.stripe_invoice_line_items",
         "invoice_line_id",
         read_in_full_with=("raw_stripe.invoices",),
-        reopened_when_rows_changed=("invoices",),
+        reopened_when_rows_changed=("billing", "invoices"),
     ),
-    IncrementalSource("raw_product.users", "id", "staging.product_users", "user_id"),
+    IncrementalSource(
+        "raw_product.users", "id", "staging.product_users", "user_id", reopened_when_rows_changed=("product",)
+    ),
     # Events are staged by day (see the daily DAG), so only their accounting is by change.
     IncrementalSource("raw_product.events", "id", "staging.product_events", "event_id"),
     IncrementalSource("raw_segment.tracks", "id", "staging.segment_tracks", "message_id"),

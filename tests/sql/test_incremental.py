@@ -523,9 +523,9 @@ def test_deleted_invoice_restages_its_lines(merged_day_one):
     assert plan.changed_since["raw_stripe.invoices"] == "-infinity"
     assert plan.changed_since["raw_stripe.invoice_line_items"] == "-infinity"
     assert any("raw_stripe.invoice_line_items is read in full with raw_stripe.invoices" in r for r in plan.reasons)
-    # The plan cannot tell which months the deleted invoice billed.
+    # The plan cannot tell which months the deleted invoice billed, or which history its lines rebuilt.
     assert plan.recompute_from_by_domain["invoices"] == "1970-01-01"
-    assert plan.recompute_from_by_domain["billing"] == "2026-03-01"
+    assert plan.recompute_from_by_domain["billing"] == "1970-01-01"
     assert raw.execute(
         "select reason from staging.quarantine where record_key = 'in2/il2'"
     ).fetchall() == [("invoice not staged in2",)]
@@ -666,12 +666,58 @@ def test_late_invoices_and_lines_update_reconciliation(raw):
     _extracted_on_day_two(raw, "raw_stripe.invoices")
     plan = _daily_run(raw, DAY_TWO, models=RECONCILIATION_MODELS)
     # The earliest period start of in3's line, and il2's old period (January), are reopened.
-    assert plan.recompute_from_by_domain["invoices"] == "2025-11-01"
-    assert plan.recompute_from_by_domain["billing"] == "2026-02-01"
-    assert _invoiced_by_month(raw) == {
-        "2025-10-01": 0, "2025-11-01": 30, "2025-12-01": 10, "2026-01-01": 0, "2026-02-01": 20, "2026-03-01": 20
-    }
     _assert_tables_equal_full_rebuild(raw, DAY_TWO, ("analytics.mrr_reconciliation",), RECONCILIATION_MODELS)
+
+
+def _invoice(conn, invoice_id, subscription_id, status, extracted_at):
+    insert_raw(conn, "raw_stripe.invoices", {
+        "id": invoice_id, "customer": subscription_id.replace("s", "c"), "subscription": subscription_id,
+        "status": status, "currency": "usd", "billing_reason": "subscription_cycle",
+        "updated": unix(extracted_at[:19]), "_airbyte_extracted_at": extracted_at,
+    })
+
+
+def _native_mrr(conn, customer_id):
+    return conn.execute(
+        "select month_start::text, mrr from analytics.customer_mrr_monthly "
+        "where customer_id = %s and currency_basis = 'native' and mrr > 0 order by 1",
+        (customer_id,),
+    ).fetchall()
+
+
+def test_invoice_changes_that_rebuild_history_reopen_billing(raw):
+    """s8 and s9 have no synced version: their history comes from invoice lines."""
+    _line(raw, "il8", "in8", "s8", ("2025-12-15", "2026-01-15"), 1000, invoice_status="open")
+    # il9 waits for its invoice in9, so it rebuilds no history yet.
+    _line(raw, "il9", "in9", "s9", ("2025-11-05", "2025-12-05"), 3000)
+    raw.execute("delete from raw_stripe.invoices where id = 'in9'")
+    raw.commit()
+    _daily_run(raw, DAY_ONE, models=RECONCILIATION_MODELS)
+    assert _native_mrr(raw, "c8") == [("2025-12-01", 10)]
+    assert _native_mrr(raw, "c9") == []
+
+    # Day two: in8 is paid late, which changes what it billed but not s8's history.
+    _invoice(raw, "in8", "s8", "paid", "2026-03-10T12:00:00Z")
+    raw.commit()
+    plan = _daily_run(raw, DAY_TWO, models=RECONCILIATION_MODELS)
+    assert plan.recompute_from_by_domain["invoices"] == "2025-12-01"
+    assert plan.recompute_from_by_domain["billing"] == "2026-03-01"
+
+    # Day three: in8 is voided and in9 arrives, so both histories change.
+    _invoice(raw, "in8", "s8", "void", "2026-03-11T12:00:00Z")
+    _invoice(raw, "in9", "s9", "paid", "2026-03-11T12:00:00Z")
+    raw.commit()
+    day_three = DAY_TWO + dt.timedelta(days=1)
+    plan = _daily_run(raw, day_three, models=RECONCILIATION_MODELS)
+    assert plan.recompute_from_by_domain["billing"] == "2025-11-01"
+    assert _native_mrr(raw, "c8") == []
+    assert _native_mrr(raw, "c9") == [("2025-11-01", 30)]
+    _assert_tables_equal_full_rebuild(
+        raw,
+        day_three,
+        ("analytics.mrr_reconciliation", "analytics.customer_mrr_monthly", "analytics.mrr_monthly"),
+        RECONCILIATION_MODELS,
+    )
 
 
 def test_corrected_line_reopens_its_old_period(raw):
