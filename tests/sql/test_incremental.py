@@ -666,6 +666,12 @@ def test_late_invoices_and_lines_update_reconciliation(raw):
     _extracted_on_day_two(raw, "raw_stripe.invoices")
     plan = _daily_run(raw, DAY_TWO, models=RECONCILIATION_MODELS)
     # The earliest period start of in3's line, and il2's old period (January), are reopened.
+    # Billing too, because a new invoice stages the lines that waited for it.
+    assert plan.recompute_from_by_domain["invoices"] == "2025-11-01"
+    assert plan.recompute_from_by_domain["billing"] == "2025-11-01"
+    assert _invoiced_by_month(raw) == {
+        "2025-10-01": 0, "2025-11-01": 30, "2025-12-01": 10, "2026-01-01": 0, "2026-02-01": 20, "2026-03-01": 20
+    }
     _assert_tables_equal_full_rebuild(raw, DAY_TWO, ("analytics.mrr_reconciliation",), RECONCILIATION_MODELS)
 
 
