@@ -1,3 +1,4 @@
+{% from 'macros/staging.sql' import changed_rows with context %}
 -- Where every raw row of this run went, per source table: one row per source for each run
 -- (as_of), so the history of the counts is kept. Only raw rows extracted up to the run's plan
 -- (the bound extracted_until) count, the same rows the staging models read. The plan reads the
@@ -34,8 +35,11 @@
     ('raw_zendesk.tickets', 'id', 'staging.zendesk_tickets', 'ticket_id'),
     ('raw_aws_cost.cost_and_usage', "time_period_start::text || '/' || service", 'staging.aws_costs_daily', none),
 ] %}
+{%- macro since_name(raw_table) -%}
+    {{ raw_table | replace('.', '_') ~ '_since' }}
+{%- endmacro %}
 {%- macro since(raw_table) -%}
-    {{ bind(raw_table | replace('.', '_') ~ '_since') }}::timestamptz
+    {{ bind(since_name(raw_table)) }}::timestamptz
 {%- endmacro %}
 {#- The keys of `raw_table` with a row extracted after its changed_since, up to the plan. #}
 {%- macro changed_keys(raw_table, key) -%}
@@ -45,24 +49,9 @@
         changed._airbyte_extracted_at > {{ since(raw_table) }}
         and changed._airbyte_extracted_at <= {{ bind('extracted_until') }}::timestamptz
 {%- endmacro %}
-{#-
-    The raw rows up to the plan of the records an incremental source counts: those of the
-    changed keys, and the keyless rows extracted after changed_since. Plain INs and a union,
-    so that PostgreSQL joins the keys to their index instead of testing every row.
-#}
+{#- The raw rows of the records an incremental source counts (see changed_rows). #}
 {%- macro scoped_rows(raw_table, key) -%}
-    select raw_row.*
-    from {{ raw_table }} as raw_row
-    where
-        raw_row._airbyte_extracted_at <= {{ bind('extracted_until') }}::timestamptz
-        and raw_row.{{ key }} in ({{ changed_keys(raw_table, key) }})
-    union all
-    select raw_row.*
-    from {{ raw_table }} as raw_row
-    where
-        raw_row._airbyte_extracted_at <= {{ bind('extracted_until') }}::timestamptz
-        and raw_row.{{ key }} is null
-        and raw_row._airbyte_extracted_at > {{ since(raw_table) }}
+    {{ changed_rows(raw_table, key, changed_keys(raw_table, key), since=since_name(raw_table)) }}
 {%- endmacro %}
 {#- The quarantine rows of the records counted; all of the source's without a scope. #}
 {%- macro quarantined(raw_table, key, scoped) -%}

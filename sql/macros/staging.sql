@@ -26,8 +26,8 @@
     `order_by`, so repeated copies and older versions collapse), plus every row whose key is
     missing (`keyless`, by default `key is null`), so that each of those is quarantined on its
     own. `filter` restricts the rows read, for incremental models. For a merge, `changed` is a
-    select of the keys to read (see changed_keys), and only the keyless rows extracted after
-    the bound changed_since are read. The column version_rank is added.
+    select of the keys to read (see changed_keys and changed_rows), and `keyless` must be the
+    default, because every keyless row is read. The column version_rank is added.
 #}
 {% macro latest_rows(relation, key, order_by, filter=none, keyless=none, changed=none) -%}
     select *
@@ -35,30 +35,40 @@
         select
             *,
             row_number() over (partition by {{ key }} order by {{ order_by }}) as version_rank
+        {%- if changed %}
+        from ({{ changed_rows(relation, key, changed) }}) as changed_rows
+        {%- else %}
         from {{ relation }}
-        where
-            {{ extracted_by_plan() }}
-            {%- if filter %}
-            and ({{ filter }})
-            {%- endif %}
-            {%- if changed %}
-            -- A plain IN, so that PostgreSQL joins it to the key's index: inside an OR it
-            -- would test every row of the table.
-            and {{ key }} in ({{ changed }})
-
-        union all
-
-        select
-            *,
-            1 as version_rank
-        from {{ relation }}
-        where
-            {{ extracted_by_plan() }}
-            and {{ key }} is null
-            and _airbyte_extracted_at > {{ bind('changed_since') }}::timestamptz
-            {%- endif %}
+        where {{ extracted_by_plan() }}
+        {%- endif %}
+        {%- if filter %}
+        {{ 'where' if changed else 'and' }} ({{ filter }})
+        {%- endif %}
     ) as ranked
     where version_rank = 1 or {{ keyless or key ~ ' is null' }}
+{%- endmacro %}
+
+{#
+    The raw rows up to the run's plan of the records a merge reads: every row of the keys that
+    the select `changed` returns, and the keyless rows extracted after the bound instant
+    `since` (the plan's changed_since). Plain INs and a union, so that PostgreSQL joins the
+    keys to their index: inside an OR it would test every row of the table.
+#}
+{% macro changed_rows(relation, key, changed, since='changed_since') -%}
+    select *
+    from {{ relation }}
+    where
+        {{ extracted_by_plan() }}
+        and {{ key }} in ({{ changed }})
+
+    union all
+
+    select *
+    from {{ relation }}
+    where
+        {{ extracted_by_plan() }}
+        and {{ key }} is null
+        and _airbyte_extracted_at > {{ bind(since) }}::timestamptz
 {%- endmacro %}
 
 {#

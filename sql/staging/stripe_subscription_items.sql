@@ -1,24 +1,11 @@
-{% from 'macros/staging.sql' import changed_keys, extracted_by_plan, quarantine_columns with context %}
+{% from 'macros/staging.sql' import changed_keys, changed_rows, quarantine_columns with context %}
 -- One row per distinct Stripe subscription version and item. Airbyte appends every version
 -- of a subscription; a version synced twice (same id and `updated`) is collapsed to one row,
 -- whatever order the copies arrived in. A version that cannot be used is quarantined with its
 -- reason, one row per item. A version without items gives one row, which is quarantined.
 -- A merge: only the subscriptions with a version extracted after the plan's changed_since.
 with subscription_rows as (
-    select *
-    from raw_stripe.subscriptions
-    where
-        {{ extracted_by_plan() }}
-        and id in ({{ changed_keys('raw_stripe.subscriptions', 'id') }})
-
-    union all
-
-    select *
-    from raw_stripe.subscriptions
-    where
-        {{ extracted_by_plan() }}
-        and id is null
-        and _airbyte_extracted_at > {{ bind('changed_since') }}::timestamptz
+    {{ changed_rows('raw_stripe.subscriptions', 'id', changed_keys('raw_stripe.subscriptions', 'id')) }}
 ),
 
 subscription_versions as (
