@@ -739,3 +739,20 @@ def test_corrected_line_reopens_its_old_period(raw):
     assert plan.recompute_from_by_domain["invoices"] == "2025-12-01"
     assert _invoiced_by_month(raw)["2025-12-01"] == 0
     _assert_tables_equal_full_rebuild(raw, DAY_TWO, ("analytics.mrr_reconciliation",), RECONCILIATION_MODELS)
+
+
+def test_line_moved_to_another_subscription_leaves_no_old_state(merged_day_one):
+    raw = merged_day_one
+    states_of_s7 = "select count(*) from core.subscription_item_states where subscription_id = 's7'"
+    assert raw.execute(states_of_s7).fetchone() == (1,)
+    # Day two: a corrected copy of il7 names subscription s8, so s7 has no line left.
+    insert_invoice_line(raw, line_id="il7", invoice_id="in7", customer_id="c7", subscription_id="s8",
+                        period=("2026-03-01", "2026-04-01"), item_price=price(1000))
+    raw.execute("update raw_stripe.invoice_line_items set _airbyte_extracted_at = '2026-03-10T10:00:00Z' "
+                "where id = 'il7' and subscription = 's8'")
+    raw.commit()
+    _daily_run(raw, DAY_TWO, models=MRR_MODELS | MERGED_STAGING)
+    assert raw.execute(
+        "select subscription_id from core.subscription_item_states where subscription_id in ('s7', 's8')"
+    ).fetchall() == [("s8",)]
+    _assert_equals_full_rebuild(raw, DAY_TWO)
