@@ -133,7 +133,8 @@ counted as (
                 as items,
             count(*) as copies
         from ({{ scoped_rows('raw_stripe.subscriptions', 'id') }}) as raw_row
-        group by raw_row.id, raw_row.updated
+        -- As staging does, a version without an id is a record of its own.
+        group by raw_row.id, raw_row.updated, case when raw_row.id is null then raw_row._airbyte_raw_id end
     ) as versions
 
     union all

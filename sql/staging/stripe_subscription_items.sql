@@ -31,8 +31,10 @@ subscription_versions as (
         discount,
         items,
         coalesce(is_deleted, false) as is_deleted,
+        -- A version without an id is a record of its own, quarantined on its own, however
+        -- many others share its `updated`.
         row_number() over (
-            partition by id, updated
+            partition by id, updated, case when id is null then _airbyte_raw_id end
             order by _airbyte_extracted_at desc, _airbyte_raw_id asc
         ) as copy_number
     from subscription_rows

@@ -756,3 +756,23 @@ def test_line_moved_to_another_subscription_leaves_no_old_state(merged_day_one):
         "select subscription_id from core.subscription_item_states where subscription_id in ('s7', 's8')"
     ).fetchall() == [("s8",)]
     _assert_equals_full_rebuild(raw, DAY_TWO)
+
+
+def test_keyless_subscription_copies_are_each_quarantined(merged_day_one):
+    """Two copies of a version without an id, extracted on two days, are two quarantined records."""
+    raw = merged_day_one
+    accounting = (
+        "select raw_rows, collapsed_rows, records, staged_rows, quarantined_rows, unaccounted_rows "
+        "from analytics.row_accounting where source_table = 'raw_stripe.subscriptions' and as_of = %s"
+    )
+    models = MRR_MODELS | MERGED_STAGING | models_upstream_of("row_accounting")
+    for day, extracted_at in ((DAY_ONE, "2026-03-01T02:00:00Z"), (DAY_TWO, "2026-03-10T10:00:00Z")):
+        insert_subscription_version(raw, subscription_id=None, customer_id="c9", updated="2026-02-10T00:00:00",
+                                    extracted_at=extracted_at, items=[(price(1000), 1)])
+        raw.commit()
+        _daily_run(raw, day, models=models)
+    # Day two counts the records with a row after changed_since: both copies are in that window.
+    assert raw.execute(accounting, (DAY_TWO,)).fetchone() == (2, 0, 2, 0, 2, 0)
+    assert raw.execute(
+        "select count(*) from staging.quarantine where source_table = 'raw_stripe.subscriptions'"
+    ).fetchone() == (2,)
