@@ -96,7 +96,14 @@ TRACKED_SOURCES: tuple[TrackedSource, ...] = (
         ),
         requires="staging.stripe_invoices",
     ),
-    TrackedSource("raw_product.events", "product", "(raw.occurred_at - interval '1 day') at time zone 'UTC'"),
+    # A corrected event may have moved to another day: its staged copy is on the earliest day
+    # of all its raw versions, which the index on the raw events' id finds.
+    TrackedSource(
+        "raw_product.events",
+        "product",
+        "((select min(versions.occurred_at) from raw_product.events as versions where versions.id = raw.id)"
+        " - interval '1 day') at time zone 'UTC'",
+    ),
     # A new workspace is a signup on the day it was created. A workspace extracted again with a
     # new plan tier or name changes no past number.
     TrackedSource(
@@ -184,8 +191,11 @@ INCREMENTAL_SOURCES: tuple[IncrementalSource, ...] = (
     IncrementalSource(
         "raw_product.users", "id", "staging.product_users", "user_id", reopened_when_rows_changed=("product",)
     ),
-    # Events are staged by day (see the daily DAG), so only their accounting is by change.
-    IncrementalSource("raw_product.events", "id", "staging.product_events", "event_id"),
+    # Events are staged by day (see the daily DAG), so only their accounting is by change, and
+    # a deleted or late-loaded event (its day unknown) restages every day.
+    IncrementalSource(
+        "raw_product.events", "id", "staging.product_events", "event_id", reopened_when_rows_changed=("product",)
+    ),
     IncrementalSource("raw_segment.tracks", "id", "staging.segment_tracks", "message_id"),
     IncrementalSource("raw_zendesk.tickets", "id", "staging.zendesk_tickets", "ticket_id"),
 )

@@ -776,3 +776,37 @@ def test_keyless_subscription_copies_are_each_quarantined(merged_day_one):
     assert raw.execute(
         "select count(*) from staging.quarantine where source_table = 'raw_stripe.subscriptions'"
     ).fetchone() == (2,)
+
+
+PRODUCT_TABLES = (
+    "staging.product_events",
+    "core.workspace_active_months",
+    "analytics.product_cohort_retention",
+    "analytics.product_metrics_daily",
+)
+
+
+def test_event_corrected_to_a_later_day_moves_its_staged_row(raw):
+    insert_event(raw, 5, workspace_id=1, user_id=10, occurred_at="2025-12-15 10:00:00")
+    _product_day_one(raw, models=COHORT_MODELS)
+    # Day two: a corrected copy of event 5 moves it to February.
+    insert_event(raw, 5, workspace_id=1, user_id=10, occurred_at="2026-02-10 10:00:00")
+    _extracted_on_day_two(raw, "raw_product.events")
+    plan = _daily_run(raw, DAY_TWO, models=COHORT_MODELS)
+    # The earliest day over the event's versions, less a day for any UTC offset.
+    assert plan.recompute_from_by_domain["product"] == "2025-12-01"
+    assert raw.execute(
+        "select occurred_at at time zone 'UTC' from staging.product_events where event_id = 5"
+    ).fetchall() == [(dt.datetime(2026, 2, 10, 10),)]
+    _assert_tables_equal_full_rebuild(raw, DAY_TWO, PRODUCT_TABLES, COHORT_MODELS)
+
+
+def test_deleted_event_restages_every_day(raw):
+    insert_event(raw, 5, workspace_id=1, user_id=10, occurred_at="2025-12-15 10:00:00")
+    _product_day_one(raw, models=COHORT_MODELS)
+    raw.execute("delete from raw_product.events where id = 5")
+    raw.commit()
+    plan = _daily_run(raw, DAY_TWO, models=COHORT_MODELS)
+    assert plan.recompute_from_by_domain["product"] == "1970-01-01"
+    assert raw.execute("select event_id from staging.product_events").fetchall() == [(1,)]
+    _assert_tables_equal_full_rebuild(raw, DAY_TWO, PRODUCT_TABLES, COHORT_MODELS)
