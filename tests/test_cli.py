@@ -18,6 +18,7 @@ from saas_metrics.cli import main
         (["--seed", "1.5"], "expected a whole number"),
         (["--date", "2026-13-40"], "expected YYYY-MM-DD"),
         (["--date", "1999-02-01"], "the daily DAG's first interval ends on 2026-01-02"),
+        (["--date", "2999-02-01"], "its interval has not ended yet"),
         (["--history-start", "2025-01-15"], "must be the first day of a month"),
         (["--history-start", "yesterday"], "expected YYYY-MM-01 or auto"),
         (["--history-start", "2026-12-01", "--date", "2026-11-30"], "it must be before --date 2026-11-30"),
@@ -93,3 +94,22 @@ def test_demo_echoes_whole_gate_message(monkeypatch, tmp_path, capsys):
     echoed = capsys.readouterr().out.splitlines()
     assert echoed == [f"    {line}" for line in lines[1:4]]
     assert (tmp_path / "run.log").read_text().splitlines() == lines
+
+
+def test_demo_with_kept_raw_data_skips_only_the_load(monkeypatch, tmp_path):
+    import sys
+
+    from saas_metrics import cli
+
+    commands = []
+
+    def command(*args):
+        commands.append(args)
+        return [sys.executable, "-c", "pass"]
+
+    monkeypatch.setattr(cli, "airflow_command", command)
+    day = cli.datetime(2026, 3, 1, 7, tzinfo=cli.UTC)
+    assert cli.run_daily_dag({}, day, {}, tmp_path / "run.log", keep_raw_data=True) == 0
+    assert cli.run_daily_dag({}, day, {}, tmp_path / "run.log") == 0
+    assert commands[0][-2:] == ("--mark-success-pattern", "^load_demo_data$")
+    assert "--mark-success-pattern" not in commands[1]

@@ -21,6 +21,7 @@ from saas_metrics.paths import DAGS_DIR, LOCAL_DIR, OUTPUT_DIR, PLUGINS_DIR, PRO
 
 DAILY_DAG_ID = "saas_metrics_daily"
 DAILY_RUN_HOUR_UTC = 7
+DEMO_LOAD_TASK_ID = "load_demo_data"
 # `airflow dags test` logs "running task <TaskInstance: dag.task run ...> ti_id=..." when a task
 # starts and "Task instance state updated ... new_state=... ti_id=..." when it ends.
 TASK_START_LINE = re.compile(r"running task <TaskInstance: [\w-]+\.(?P<task>[\w.]+) .*?ti_id=(?P<ti_id>[\w-]+)")
@@ -77,10 +78,17 @@ def migrate_airflow_db(env: dict[str, str]) -> None:
         raise SystemExit(f"airflow db migrate failed with exit code {result.returncode}")
 
 
-def run_daily_dag(env: dict[str, str], logical_date: datetime, conf: dict, log_path: Path) -> int:
-    """Run the daily DAG with `airflow dags test`, print one line per finished task, log the rest."""
+def run_daily_dag(
+    env: dict[str, str], logical_date: datetime, conf: dict, log_path: Path, keep_raw_data: bool = False
+) -> int:
+    """Run the daily DAG with `airflow dags test`, print one line per finished task, log the rest.
+
+    With `keep_raw_data`, the demo data load is marked successful without running, so the run
+    processes the raw tables as they are.
+    """
+    skip_load = ("--mark-success-pattern", f"^{DEMO_LOAD_TASK_ID}$") if keep_raw_data else ()
     command = airflow_command(
-        "dags", "test", DAILY_DAG_ID, logical_date.isoformat(), "--conf", json.dumps(conf)
+        "dags", "test", DAILY_DAG_ID, logical_date.isoformat(), "--conf", json.dumps(conf), *skip_load
     )
     log_path.parent.mkdir(parents=True, exist_ok=True)
     started = time.monotonic()
@@ -240,6 +248,12 @@ def check_demo_dates(parser: argparse.ArgumentParser, args: argparse.Namespace) 
     first_day = DAILY_START_DATE.date() + timedelta(days=1)
     if args.date < first_day.isoformat():
         parser.error(f"invalid date {args.date}: the daily DAG's first interval ends on {first_day}")
+    latest = latest_complete_run(datetime.now(UTC)).date()
+    if args.date > latest.isoformat():
+        parser.error(
+            f"invalid date {args.date}: its interval has not ended yet; the latest day with a complete "
+            f"interval is {latest} (the daily run's interval ends at {DAILY_RUN_HOUR_UTC:02d}:00 UTC)"
+        )
     if args.history_start != "auto" and args.history_start >= args.date:
         parser.error(f"invalid history start {args.history_start}: it must be before --date {args.date}")
 
@@ -269,10 +283,17 @@ def demo_history_start(value: str) -> str:
 COMPANY_OPTIONS = ("seed", "scale", "history_start")
 
 
+def _describe(settings) -> str:
+    """Demo settings as `seed 42, scale 0.2, ...` for messages."""
+    if not isinstance(settings, dict):
+        return str(settings)
+    return ", ".join(f"{name.replace('_', ' ')} {value}" for name, value in settings.items())
+
+
 def reset_demo_warehouse_if_options_changed(settings: dict, *, user_warehouse: bool) -> None:
     """Start from an empty embedded warehouse unless this run continues the last one's company.
 
-    `settings` holds the seed, scale, resolved history start and the date of the run. The daily
+    `settings` has the seed, scale, resolved history start and the date of the run. The daily
     run recomputes only the months its data can change, so demo data generated for another
     company, or as of an earlier date, would mix with the months left by the previous run. The
     same company on the same or a later date is the next day of the same history: the
@@ -292,7 +313,8 @@ def reset_demo_warehouse_if_options_changed(settings: dict, *, user_warehouse: b
     if not continues:
         if user_warehouse:
             print(
-                f"Warning: the demo options changed since the last run ({previous} -> {settings}), and the "
+                f"Warning: the demo options changed since the last run ({_describe(previous)} -> "
+                f"{_describe(settings)}), and the "
                 f"warehouse comes from {WAREHOUSE_CONN_ENV}, so it is not emptied. Months written by the "
                 "previous run remain next to the new ones.",
                 file=sys.stderr,
@@ -301,7 +323,7 @@ def reset_demo_warehouse_if_options_changed(settings: dict, *, user_warehouse: b
             step(
                 "No record of the demo options the warehouse holds: starting from an empty warehouse"
                 if previous == "unknown"
-                else f"Demo options changed (last run: {previous}; this run: {settings}): "
+                else f"Demo options changed (last run: {_describe(previous)}; this run: {_describe(settings)}): "
                 "starting from an empty warehouse"
             )
             recreate_embedded_database()
@@ -331,15 +353,18 @@ def command_demo(args: argparse.Namespace) -> int:
         else latest_complete_run(now)
     )
     history_start = resolve_history_start(args.history_start, until=logical_date)
-    reset_demo_warehouse_if_options_changed(
-        {
-            "seed": args.seed,
-            "scale": args.scale,
-            "history_start": history_start.isoformat(),
-            "date": logical_date.date().isoformat(),
-        },
-        user_warehouse=user_warehouse,
-    )
+    if args.keep_raw_data:
+        step(f"Keeping the raw tables as they are: {DEMO_LOAD_TASK_ID} is marked successful without running")
+    else:
+        reset_demo_warehouse_if_options_changed(
+            {
+                "seed": args.seed,
+                "scale": args.scale,
+                "history_start": history_start.isoformat(),
+                "date": logical_date.date().isoformat(),
+            },
+            user_warehouse=user_warehouse,
+        )
 
     env = airflow_environment()
     step(f"Preparing the Airflow metadata database in {env['AIRFLOW_HOME']}")
@@ -351,7 +376,7 @@ def command_demo(args: argparse.Namespace) -> int:
         f"Running {DAILY_DAG_ID} for the interval ending {logical_date:%Y-%m-%d %H:%M} UTC "
         f"(scale {args.scale}, seed {args.seed}); full log: {log_path}"
     )
-    exit_code = run_daily_dag(env, logical_date, conf, log_path)
+    exit_code = run_daily_dag(env, logical_date, conf, log_path, keep_raw_data=args.keep_raw_data)
     if exit_code != 0:
         print(f"The daily DAG failed (exit code {exit_code}). Read {log_path} for the failing task.", file=sys.stderr)
         return exit_code
@@ -424,6 +449,11 @@ def main(argv: list[str] | None = None) -> int:
         type=demo_history_start,
         default="auto",
         help="first month of demo history (YYYY-MM-01) or auto (24 months)",
+    )
+    demo.add_argument(
+        "--keep-raw-data",
+        action="store_true",
+        help="do not reload the demo data: run on the raw tables as they are, for example after editing rows",
     )
     demo.set_defaults(handler=command_demo)
 

@@ -73,7 +73,8 @@ def count_timezone_conversions(
             f"select count(*) filter (where is_local_time_converted), count(*) from {table} where {condition}",
             parameters=dict(parameters or {}) if table in rewritten else None,
         )
-        scope = f"rows where {condition}" if table in rewritten else "rows"
+        bound = ", ".join(f"{name} {value}" for name, value in dict(parameters or {}).items())
+        scope = f"rows this run rewrote ({bound})" if table in rewritten else "rows"
         report[table] = {"converted": converted, "total": total, "scope": scope}
         share = converted / total if total else 0.0
         log.info(

@@ -382,7 +382,8 @@ def plan_recompute(
         )
         if first_month is not None and first_month < by_domain[source.domain]:
             by_domain[source.domain] = first_month
-            reasons.append(f"{changing_rows} late or corrected rows in {table} from {first_month:%Y-%m}")
+            rows = "1 late or corrected row" if changing_rows == 1 else f"{changing_rows} late or corrected rows"
+            reasons.append(f"{rows} in {table} reopen {source.domain} from {first_month:%Y-%m}")
 
     if not is_full and all(
         _table_exists(conn, table)
@@ -457,7 +458,11 @@ def plan_recompute(
         "Recompute plan: %s to %s (%s)",
         "full rebuild from the first month of data"
         if is_full
-        else "months from " + ", ".join(f"{month:%Y-%m} ({domain})" for domain, month in by_domain.items()),
+        else "months from "
+        + ", ".join(
+            f"{'the first month of data' if month == FULL_HISTORY_START else f'{month:%Y-%m}'} ({domain})"
+            for domain, month in by_domain.items()
+        ),
         f"{open_month:%Y-%m}",
         "; ".join(reasons),
     )

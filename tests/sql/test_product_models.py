@@ -74,6 +74,7 @@ def test_conversion_report_counts_the_rewritten_events(raw):
     assert every_row["staging.product_events"] == {"converted": 2, "total": 3, "scope": "rows"}
     assert (rewritten["staging.product_events"]["converted"], rewritten["staging.product_events"]["total"]) == (2, 3)
     assert (march["staging.product_events"]["converted"], march["staging.product_events"]["total"]) == (1, 1)
+    assert march["staging.product_events"]["scope"] == "rows this run rewrote (recompute_from 2026-03-01)"
 
 
 def test_dau_and_rolling_mau(raw):
