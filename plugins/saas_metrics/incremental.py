@@ -264,10 +264,11 @@ def index_tables(conn) -> None:
         indexes.append((source.staged_table, source.staged_key))
     # The invoice lines merge also reads the lines of changed invoices.
     indexes.append(("raw_stripe.invoice_line_items", "invoice_id"))
+    from saas_metrics.operators.sql_transform import create_missing_index
+
     for table, column in dict.fromkeys(indexes):
-        if _table_exists(conn, table):
-            name = f"{table.split('.')[1]}_{column.strip('_')}_idx"
-            conn.execute(f"create index if not exists {name} on {table} ({column})")
+        if _table_exists(conn, table) and create_missing_index(conn, table, column):
+            log.info("Indexed %s (%s)", table, column)
 
 
 def _count_rows(conn, table: str, after: str | None, until: str) -> int:

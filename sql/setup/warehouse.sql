@@ -57,7 +57,15 @@ create table if not exists analytics.customer_mrr_monthly (
 );
 -- The models that read a window of months (mrr_monthly, ndr_monthly, segment_metrics) and the
 -- replacement of the window's rows find them by month instead of scanning every month.
-create index if not exists customer_mrr_monthly_month_start_idx on analytics.customer_mrr_monthly (month_start);
+-- The catalog is read first in this script's DDL on existing tables: CREATE INDEX IF NOT
+-- EXISTS and ALTER TABLE take their lock before they look, and waited for autovacuum.
+do $$
+begin
+    if to_regclass('analytics.customer_mrr_monthly_month_start_idx') is null then
+        create index customer_mrr_monthly_month_start_idx on analytics.customer_mrr_monthly (month_start);
+    end if;
+end;
+$$;
 
 -- What the last successful daily run processed (see saas_metrics.incremental).
 create table if not exists analytics.pipeline_state (
@@ -102,7 +110,16 @@ drop table if exists staging.stripe_subscription_items_validated;
 drop table if exists staging.stripe_invoice_lines_for_history;
 
 -- analytics.row_accounting records the start of each source's scope (see the model).
-alter table if exists analytics.row_accounting add column if not exists extracted_since timestamptz;
+do $$
+begin
+    if to_regclass('analytics.row_accounting') is not null and not exists (
+        select 1 from information_schema.columns
+        where table_schema = 'analytics' and table_name = 'row_accounting' and column_name = 'extracted_since'
+    ) then
+        alter table analytics.row_accounting add column extracted_since timestamptz;
+    end if;
+end;
+$$;
 
 -- analytics.product_cohort_retention reads the active months from core.workspace_active_months,
 -- which an incremental run fills only for its window. On a warehouse built before that table

@@ -7,7 +7,13 @@ import datetime as dt
 import pytest
 
 from helpers.airflow_runs import run_dag
-from saas_metrics.operators.sql_transform import SqlTransformError, SqlTransformOperator, bind, run_transform
+from saas_metrics.operators.sql_transform import (
+    SqlTransformError,
+    SqlTransformOperator,
+    bind,
+    create_missing_index,
+    run_transform,
+)
 
 MONTHS_MODEL = """
     select
@@ -373,3 +379,16 @@ def test_indexes_are_built_after_the_first_write_and_kept(warehouse_db):
     assert first == ["CREATE INDEX months_month_start_idx ON analytics.months USING btree (month_start)"]
     assert _index_definitions(warehouse_db, "analytics.months") == first
     assert dict(_table_rows(warehouse_db, "analytics.months"))[dt.date(2026, 2, 1)] == 10
+
+
+def test_existing_index_is_found_without_waiting_for_a_vacuum(warehouse_db):
+    with warehouse_db.connect() as conn:
+        _write_months(conn, "2026-01-01", "2026-02-01")
+        assert create_missing_index(conn, "analytics.months", "month_start") is True
+        conn.commit()
+        # Autovacuum holds this lock mode, which conflicts with CREATE INDEX's.
+        with warehouse_db.connect() as vacuum:
+            vacuum.execute("lock table analytics.months in share update exclusive mode")
+            conn.execute("set lock_timeout = '200ms'")
+            assert create_missing_index(conn, "analytics.months", "month_start") is False
+            conn.rollback()

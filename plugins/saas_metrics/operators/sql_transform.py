@@ -308,7 +308,7 @@ def run_transform(
             elif is_merge:
                 _check_keyed(cur, target, unique_key, written)
                 # The merge finds the old rows of its records by key, so the key is indexed.
-                cur.execute(f"create index if not exists {table}_{unique_key}_idx on {target} ({unique_key})")
+                create_missing_index(cur, target, unique_key)
                 cur.execute(f"delete from {target} where {unique_key} in (select {unique_key} from _merged)")
                 deleted = cur.rowcount
             else:
@@ -326,7 +326,7 @@ def run_transform(
                 deleted = cur.rowcount
             cur.execute(f"insert into {target} select * from _model")
             for column in indexes:
-                cur.execute(f"create index if not exists {table}_{column}_idx on {target} ({column})")
+                create_missing_index(cur, target, column)
             if was_empty:
                 # A table that was empty has no statistics for its rows. Without them PostgreSQL
                 # guessed a few rows for filtered reads of it, and chose nested loops that made a
@@ -429,6 +429,21 @@ def _split_quarantine(cur, source_table: str, materialization: str, changed_sinc
     cur.execute("drop table _model")
     cur.execute("alter table _usable rename to _model")
     return reasons
+
+
+def create_missing_index(cur, table: str, column: str) -> bool:
+    """Index `column` of the `schema.table` as <table>_<column>_idx unless that index exists.
+
+    Returns whether it was created. The catalog is read first because CREATE INDEX IF NOT
+    EXISTS takes its lock before it looks: it waited for autovacuum on the table, up to a
+    second on the daily run, to find an index that was there.
+    """
+    schema, name = table.split(".")
+    index = f"{name}_{column.strip('_')}_idx"
+    if cur.execute("select to_regclass(%s) is not null", (f"{schema}.{index}",)).fetchone()[0]:
+        return False
+    cur.execute(f"create index if not exists {index} on {table} ({column})")
+    return True
 
 
 def _check_keyed(cur, target: str, unique_key: str, written: int) -> None:

@@ -79,7 +79,9 @@ def store_results(
     with conn.transaction(), conn.cursor() as cur:
         cur.execute("create schema if not exists analytics")
         cur.execute(CREATE_RESULTS_TABLE)
-        cur.execute(CREATE_RESULTS_INDEX)
+        # CREATE INDEX IF NOT EXISTS would take its lock, and wait for autovacuum, before it looks.
+        if not cur.execute("select to_regclass('analytics.data_quality_results_run_table') is not null").fetchone()[0]:
+            cur.execute(CREATE_RESULTS_INDEX)
         cur.execute(
             f"delete from {RESULTS_TABLE} where dag_id = %s and run_id = %s and table_name = any(%s)",
             (dag_id, run_id, tables),
