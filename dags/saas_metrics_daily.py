@@ -195,8 +195,9 @@ with DAG(
             quarantine_source="raw_stripe.invoice_line_items",
             merge_key="invoice_line_id",
             parameters={"invoices_changed_since": changed_since_template("raw_stripe.invoices")},
-            # The Stripe reconciliation reads the lines whose period ends in its window.
-            indexes=("period_end_at",),
+            # The Stripe reconciliation reads the lines whose period ends in its window, and the
+            # subscription states the lines of the subscriptions they rebuild.
+            indexes=("period_end_at", "subscription_id"),
         )
         chain(currencies, invoices, invoice_lines)
 
