@@ -47,7 +47,7 @@ def test_demo_settings_change_empties_embedded_warehouse(monkeypatch, tmp_path):
     assert recreated == [True, True]
 
 
-def test_demo_on_a_later_day_continues_the_same_company(monkeypatch, tmp_path, capsys):
+def test_demo_later_day_keeps_warehouse(monkeypatch, tmp_path, capsys):
     from saas_metrics import cli
 
     recreated = []
@@ -96,7 +96,7 @@ def test_demo_echoes_whole_gate_message(monkeypatch, tmp_path, capsys):
     assert (tmp_path / "run.log").read_text().splitlines() == lines
 
 
-def test_demo_with_kept_raw_data_skips_only_the_load(monkeypatch, tmp_path):
+def test_demo_keep_raw_data_skips_load(monkeypatch, tmp_path):
     import sys
 
     from saas_metrics import cli

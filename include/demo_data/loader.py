@@ -80,12 +80,12 @@ def load(conn, dataset: DemoDataset) -> dict[str, int]:
 def _vacuum(conn) -> None:
     """Vacuum and analyze every raw demo table after the load's commit, then checkpoint.
 
-    The statistics plan the next run's reads; without them PostgreSQL guesses row counts. The
-    vacuum and the checkpoint do now what autovacuum and the checkpointer would do for the
-    millions of new rows, which otherwise competed with the pipeline's first tasks for the
-    cores and the disk (a sync writes only the new rows; the demo rewrites all history).
-    CHECKPOINT needs a superuser or the pg_checkpoint role: without either the load goes on.
-    VACUUM cannot run inside a transaction, so the connection is switched to autocommit.
+    Without statistics PostgreSQL guesses the row counts of the next run's reads. The demo
+    rewrites all history, where a sync writes only the new rows. So autovacuum and the
+    checkpointer would then work on millions of rows during the pipeline's first tasks, and
+    the load does that work itself. CHECKPOINT needs a superuser or the pg_checkpoint role,
+    and without either the load goes on. VACUUM cannot run inside a transaction, so the
+    connection is switched to autocommit.
     """
     from psycopg import errors
 

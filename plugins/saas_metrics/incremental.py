@@ -72,7 +72,7 @@ _STAGED_WORKSPACE = "select 1 from staging.product_workspaces as staged where st
 # An invoice line bills, and rebuilds subscription history, from the month its period starts
 # in (see sql/analytics/mrr_reconciliation.sql and sql/core/subscription_item_states.sql). A
 # corrected line may have moved its period, so the earliest start over all the line's raw
-# versions is taken, and for an invoice the earliest over its lines; the indexes on the raw
+# versions is taken, and for an invoice the earliest over its lines. The indexes on the raw
 # lines' id and invoice_id keep these lookups cheap.
 _EARLIEST_PERIOD_START = "select min(to_timestamp(analytics.try_numeric(lines.period ->> 'start')))"
 _LINE_EARLIEST_START = f"({_EARLIEST_PERIOD_START} from raw_stripe.invoice_line_items as lines where lines.id = raw.id)"

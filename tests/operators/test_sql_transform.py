@@ -364,7 +364,7 @@ def _index_definitions(warehouse_db, table):
     ]
 
 
-def test_indexes_are_built_after_the_first_write_and_kept(warehouse_db):
+def test_indexes_built_once_and_kept(warehouse_db):
     with warehouse_db.connect() as conn:
         run_transform(
             conn,
@@ -381,7 +381,7 @@ def test_indexes_are_built_after_the_first_write_and_kept(warehouse_db):
     assert dict(_table_rows(warehouse_db, "analytics.months"))[dt.date(2026, 2, 1)] == 10
 
 
-def test_existing_index_is_found_without_waiting_for_a_vacuum(warehouse_db):
+def test_existing_index_skips_lock_wait(warehouse_db):
     with warehouse_db.connect() as conn:
         _write_months(conn, "2026-01-01", "2026-02-01")
         assert create_missing_index(conn, "analytics.months", "month_start") is True

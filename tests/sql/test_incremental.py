@@ -741,7 +741,7 @@ def test_corrected_line_reopens_its_old_period(raw):
     _assert_tables_equal_full_rebuild(raw, DAY_TWO, ("analytics.mrr_reconciliation",), RECONCILIATION_MODELS)
 
 
-def test_line_moved_to_another_subscription_leaves_no_old_state(merged_day_one):
+def test_line_moved_subscription_drops_old_state(merged_day_one):
     raw = merged_day_one
     states_of_s7 = "select count(*) from core.subscription_item_states where subscription_id = 's7'"
     assert raw.execute(states_of_s7).fetchone() == (1,)
@@ -786,7 +786,7 @@ PRODUCT_TABLES = (
 )
 
 
-def test_event_corrected_to_a_later_day_moves_its_staged_row(raw):
+def test_event_moved_later_restaged_once(raw):
     insert_event(raw, 5, workspace_id=1, user_id=10, occurred_at="2025-12-15 10:00:00")
     _product_day_one(raw, models=COHORT_MODELS)
     # Day two: a corrected copy of event 5 moves it to February.
