@@ -87,6 +87,7 @@ def run_models(
             unique_key=rendered.unique_key,
             changed_since=rendered.changed_since,
             merge_keys=rendered.merge_keys,
+            indexes=rendered.indexes,
         )
     return results
 

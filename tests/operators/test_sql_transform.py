@@ -154,6 +154,9 @@ def test_operator_retry_does_not_duplicate_rows(warehouse_db, airflow_db):
         ({"materialization": "partition", "target": "analytics.x"}, "needs partition_filter"),
         ({"target": "analytics.x", "indexes": "month_start"}, "list of lowercase column names"),
         ({"target": "analytics.x", "indexes": ["month_start; drop table x"]}, "list of lowercase column names"),
+        ({"target": "analytics.x", "indexes": [()]}, "or tuples of them"),
+        ({"target": "analytics.x", "indexes": [("month_start", 1)]}, "or tuples of them"),
+        ({"target": "analytics.x", "indexes": [("month_start", "mrr) include (x")]}, "or tuples of them"),
         ({"materialization": "script", "indexes": ["month_start"]}, "no target to index"),
     ],
 )
@@ -372,11 +375,14 @@ def test_indexes_built_once_and_kept(warehouse_db):
             target="analytics.months",
             materialization="table",
             parameters={"first_month": "2026-01-01", "last_month": "2026-03-01", "multiplier": 1},
-            indexes=["month_start"],
+            indexes=["month_start", ("amount", "month_start")],
         )
         first = _index_definitions(warehouse_db, "analytics.months")
         _write_months(conn, "2026-02-01", "2026-02-01", multiplier=5)
-    assert first == ["CREATE INDEX months_month_start_idx ON analytics.months USING btree (month_start)"]
+    assert first == [
+        "CREATE INDEX months_amount_month_start_idx ON analytics.months USING btree (amount, month_start)",
+        "CREATE INDEX months_month_start_idx ON analytics.months USING btree (month_start)",
+    ]
     assert _index_definitions(warehouse_db, "analytics.months") == first
     assert dict(_table_rows(warehouse_db, "analytics.months"))[dt.date(2026, 2, 1)] == 10
 

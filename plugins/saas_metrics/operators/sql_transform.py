@@ -19,7 +19,8 @@ interval always leaves the same table:
   ``-infinity`` the model returns every record and the whole table is replaced, as with ``table``.
 - ``script``: the statements run as they are (schema set-up, functions).
 
-``indexes`` names columns of ``target`` that later reads look up. Each gets an index, created
+``indexes`` names columns of ``target`` that later reads look up: a column name, or a tuple of
+column names for one index on several columns. Each gets an index, created
 when missing in the same transaction, after the rows are written. So a table's first run builds
 it once on the new rows instead of a later set-up step building it on every row of history.
 
@@ -87,7 +88,8 @@ class SqlTransformOperator(BaseOperator):
         model as ``changed_since``.
     :param merge_keys: for ``merge``, a ``schema.table`` with a ``unique_key`` column that lists
         more records to replace, besides those of the model's rows.
-    :param indexes: columns of ``target`` to index (see the module docstring).
+    :param indexes: columns of ``target`` to index, each a column name or a tuple of them (see
+        the module docstring).
     :param conn_id: Airflow connection of the warehouse.
     """
 
@@ -215,8 +217,15 @@ def argument_problem(
             "quarantine_source must be a lowercase schema.table name and the materialization not script, "
             f"got {quarantine_source!r} with {materialization!r}"
         )
-    if isinstance(indexes, str) or not all(_COLUMN.match(column) for column in indexes):
-        return f"indexes must be a list of lowercase column names, got {indexes!r}"
+    if isinstance(indexes, str) or not all(
+        _COLUMN.match(entry)
+        if isinstance(entry, str)
+        else isinstance(entry, (tuple, list))
+        and entry
+        and all(isinstance(column, str) and _COLUMN.match(column) for column in entry)
+        for entry in indexes
+    ):
+        return f"indexes must be a list of lowercase column names or tuples of them, got {indexes!r}"
     if indexes and materialization == "script":
         return "a script has no target to index"
     return None
@@ -325,8 +334,8 @@ def run_transform(
                 cur.execute(f"delete from {target} where {partition_filter}", parameters)
                 deleted = cur.rowcount
             cur.execute(f"insert into {target} select * from _model")
-            for column in indexes:
-                create_missing_index(cur, target, column)
+            for columns in indexes:
+                create_missing_index(cur, target, columns)
             if was_empty:
                 # A table that was empty has no statistics for its rows. Without them PostgreSQL
                 # guessed a few rows for filtered reads of it, and chose nested loops that made a
@@ -431,18 +440,20 @@ def _split_quarantine(cur, source_table: str, materialization: str, changed_sinc
     return reasons
 
 
-def create_missing_index(cur, table: str, column: str) -> bool:
-    """Index `column` of the `schema.table` as <table>_<column>_idx unless that index exists.
+def create_missing_index(cur, table: str, columns: str | Sequence[str]) -> bool:
+    """Index `columns` (one column or several, in order) of the `schema.table` as
+    <table>_<column>[_<column>...]_idx unless that index exists.
 
     Returns whether it was created. The catalog is read first because CREATE INDEX IF NOT
     EXISTS takes its lock before it looks: it waited for autovacuum on the table, up to a
     second on the daily run, to find an index that was there.
     """
+    columns = [columns] if isinstance(columns, str) else list(columns)
     schema, name = table.split(".")
-    index = f"{name}_{column.strip('_')}_idx"
+    index = f"{name}_{'_'.join(column.strip('_') for column in columns)}_idx"
     if cur.execute("select to_regclass(%s) is not null", (f"{schema}.{index}",)).fetchone()[0]:
         return False
-    cur.execute(f"create index if not exists {index} on {table} ({column})")
+    cur.execute(f"create index if not exists {index} on {table} ({', '.join(columns)})")
     return True
 
 
