@@ -71,6 +71,10 @@ from saas_metrics.paths import SQL_DIR
 CONFIG = load_metrics_config()
 SOURCES = load_sources()
 PRODUCT_TABLES = ("workspaces", "users", "events")
+# Columns of the staged product tables that later reads look up: product_metrics_daily and
+# segment_metrics read the events of their window, and the plan looks up the staged copy of each
+# workspace extracted since the last run.
+PRODUCT_INDEXES = {"events": ("occurred_at",), "workspaces": ("workspace_id",)}
 # The raw tables whose changes reach core.subscription_item_states.
 STATE_INPUTS = ("raw_stripe.subscriptions", "raw_stripe.invoice_line_items", "raw_stripe.invoices")
 
@@ -150,8 +154,7 @@ with DAG(
                     merge_key="user_id" if table == "users" else None,
                     materialization="partition" if is_events else "table",
                     partition_filter=EVENTS_PARTITION_FILTER if is_events else None,
-                    # product_metrics_daily and segment_metrics read the events of their window.
-                    indexes=("occurred_at",) if is_events else (),
+                    indexes=PRODUCT_INDEXES.get(table, ()),
                 )
             )
 
@@ -244,6 +247,8 @@ with DAG(
             partition_filter=MONTH_WINDOW_FILTER,
             incremental=("billing",),
             params={"churn_timing": CONFIG.churn_timing},
+            # The plan looks up the first month a relinked workspace's customers paid in.
+            indexes=(("customer_id", "month_start"),),
         )
         mrr_monthly = sql_model(
             "analytics/mrr_monthly.sql",

@@ -69,6 +69,15 @@ class TrackedSource:
 
 
 _STAGED_WORKSPACE = "select 1 from staging.product_workspaces as staged where staged.workspace_id = raw.id"
+_STAGED_CUSTOMER = (
+    "(select staged.customer_id from staging.product_workspaces as staged where staged.workspace_id = raw.id)"
+)
+# The first month a customer paid in. One look-up per customer, so that PostgreSQL reads the
+# customer's rows through the index on (customer_id, month_start) instead of every month.
+_FIRST_PAID_MONTH = (
+    "(select min(customer_months.month_start) from analytics.customer_mrr_monthly as customer_months "
+    "where customer_months.customer_id = {customer} and customer_months.mrr > 0)"
+)
 # An invoice line bills, and rebuilds subscription history, from the month its period starts
 # in (see sql/analytics/mrr_reconciliation.sql and sql/core/subscription_item_states.sql). A
 # corrected line may have moved its period, so the earliest start over all the line's raw
@@ -118,14 +127,10 @@ TRACKED_SOURCES: tuple[TrackedSource, ...] = (
     TrackedSource(
         "raw_product.workspaces",
         "accounts",
-        """(
-            select min(customer_months.month_start)::timestamp at time zone %(time_zone)s
-            from analytics.customer_mrr_monthly as customer_months
-            where customer_months.mrr > 0 and customer_months.customer_id in (
-                raw.stripe_customer_id,
-                (select staged.customer_id from staging.product_workspaces as staged where staged.workspace_id = raw.id)
-            )
-        )""",
+        f"""least(
+            {_FIRST_PAID_MONTH.format(customer="raw.stripe_customer_id")},
+            {_FIRST_PAID_MONTH.format(customer=_STAGED_CUSTOMER)}
+        )::timestamp at time zone %(time_zone)s""",
         changes_past=f"exists ({_STAGED_WORKSPACE} and staged.customer_id is distinct from raw.stripe_customer_id)",
         requires="staging.product_workspaces",
     ),

@@ -461,13 +461,24 @@ def test_raw_table_that_lost_rows_is_restaged_in_full(merged_day_one):
     assert raw.execute("select message_id from staging.segment_tracks").fetchall() == [("m1",)]
 
 
-def test_plan_indexes_the_raw_tables(merged_day_one):
+def test_run_indexes_the_columns_the_plan_looks_up(merged_day_one):
     indexes = {
         row[0]
         for row in merged_day_one.execute(
-            "select indexdef from pg_indexes where schemaname like 'raw_%%' and indexname like '%%_idx'"
+            "select indexdef from pg_indexes where schemaname in ('raw_stripe', 'raw_product', 'staging', 'analytics') "
+            "and indexname like '%%_idx'"
         ).fetchall()
     }
+    # The accounts domain looks up the staged copy of a workspace and its customers' months.
+    assert (
+        "CREATE INDEX product_workspaces_workspace_id_idx ON staging.product_workspaces USING btree (workspace_id)"
+        in indexes
+    )
+    assert (
+        "CREATE INDEX customer_mrr_monthly_customer_id_month_start_idx ON analytics.customer_mrr_monthly "
+        "USING btree (customer_id, month_start)"
+        in indexes
+    )
     assert "CREATE INDEX invoice_line_items_id_idx ON raw_stripe.invoice_line_items USING btree (id)" in indexes
     assert (
         "CREATE INDEX events_airbyte_extracted_at_idx ON raw_product.events USING btree (_airbyte_extracted_at)"
