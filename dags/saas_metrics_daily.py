@@ -381,8 +381,12 @@ with DAG(
     quality_gate = QualityGateOperator(
         task_id="quality_gate",
         exclude_checks=["arr_matches_finance"],
-        # Contracts of tables written by month check the months this run rewrote.
-        variables={"recompute_from": "{{ ti.xcom_pull(task_ids='plan_recompute')['recompute_from'] }}"},
+        # Contracts of tables written by month check the months this run rewrote, and those of raw
+        # tables read by change the rows extracted since the last run (see docs/quality.md).
+        variables={
+            "recompute_from": "{{ ti.xcom_pull(task_ids='plan_recompute')['recompute_from'] }}",
+            "extracted_since": "{{ ti.xcom_pull(task_ids='plan_recompute')['extracted_since'] }}",
+        },
     )
 
     metrics = [reconcile, compute_ndr, compute_churn, compute_cohorts, compute_segments, compute_infrastructure_costs]

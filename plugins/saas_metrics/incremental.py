@@ -223,6 +223,9 @@ class RecomputePlan:
     # Per incremental raw table: the extraction instant after which its records changed, or
     # -infinity to read the whole table.
     changed_since: dict[str, str] = field(default_factory=dict)
+    # The earliest changed_since of the tables with rows: the raw rows extracted after it include
+    # every row the run reads by change. The quality gate checks those rows of such tables.
+    extracted_since: str = "-infinity"
     # Per incremental raw table: the rows extracted up to watermarks_seen, for the next plan.
     rows_seen: dict[str, int] = field(default_factory=dict)
     reasons: list[str] = field(default_factory=list)
@@ -311,6 +314,11 @@ def _changed_since(
         ), rows
     since = dt.datetime.fromisoformat(last["watermark"]) - LATE_COMMIT_LOOKBACK
     return since.astimezone(dt.UTC).isoformat(), None, rows
+
+
+def _instant(value: str) -> dt.datetime:
+    """Parse a changed_since value: an ISO instant with its offset, or -infinity."""
+    return dt.datetime.min.replace(tzinfo=dt.UTC) if value == "-infinity" else dt.datetime.fromisoformat(value)
 
 
 def _read_state(conn, key: str):
@@ -455,6 +463,11 @@ def plan_recompute(
         recompute_from_by_domain={domain: month.isoformat() for domain, month in by_domain.items()},
         extracted_until=extracted_until.isoformat(),
         changed_since=changed_since,
+        # A table without rows is left out: it has nothing to check, and it is read in full until
+        # its first rows are staged.
+        extracted_since=min(
+            (since for table, since in changed_since.items() if table in seen), key=_instant, default="-infinity"
+        ),
         rows_seen=rows_seen,
         reasons=reasons,
         watermarks_seen=seen,

@@ -14,6 +14,7 @@ from helpers.models import (
     create_raw_tables,
     insert_fx_rate,
     insert_invoice_line,
+    insert_raw,
     insert_subscription_version,
     models_upstream_of,
     price,
@@ -90,6 +91,35 @@ def test_customer_mrr_checks_the_rewritten_months(raw, warehouse_db, variables, 
         "select outcome from analytics.data_quality_results where check_name = 'customer_month_is_unique' "
         "order by recorded_at desc limit 1"
     ) == [(outcome,)]
+
+
+@pytest.mark.parametrize(
+    ("extracted_since", "outcome"),
+    [("2026-03-14T04:00:00+00:00", "passed"), ("2026-03-01T00:00:00+00:00", "warn"), (None, "warn")],
+)
+def test_raw_events_checks_the_rows_extracted_since(raw, warehouse_db, extracted_since, outcome):
+    """Events without a user, extracted on 2026-03-10, warn in the gates whose run read them again."""
+    for number in range(60):
+        insert_raw(raw, "raw_product.events", {
+            "id": number, "workspace_id": 1, "user_id": None if number < 3 else 7, "event_name": "page_view",
+            "occurred_at": "2026-03-10 12:00:00",
+            "_airbyte_extracted_at": "2026-03-10T13:00:00Z" if number < 30 else "2026-03-15T05:00:00Z",
+        })
+    raw.commit()
+    variables = {"extracted_since": extracted_since} if extracted_since else None
+    gate = QualityGateOperator(
+        task_id="quality_gate", contracts=["raw_product/events.yml"], variables=variables, fail_on_blocking=False
+    )
+    gate.execute(gate_context(end=AS_OF))
+    rows = warehouse_db.query(
+        "select check_name, outcome, value from analytics.data_quality_results where contract = %s",
+        ("raw_product/events.yml",),
+    )
+    results = {name: (result, value) for name, result, value in rows}
+    assert results["user_id_null_rate"][0] == outcome
+    # 3 of the 60 rows, or none of the 30 extracted after 2026-03-14.
+    assert results["user_id_null_rate"][1] == (0 if outcome == "passed" else 5)
+    assert results["freshness"][0] == "passed"
 
 
 def test_mrr_jump_fails_continuity(raw):

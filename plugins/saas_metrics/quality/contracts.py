@@ -29,9 +29,12 @@ GATE_VARIABLES = (
     "open_month_start",
     "closed_month_start",
     "recompute_from",
+    "extracted_since",
 )
 # The recompute_from of a gate that is given no plan: every month is checked.
 EVERY_MONTH = "-infinity"
+# The extracted_since of a gate that is given no plan: every raw row is checked.
+EVERY_ROW = "-infinity"
 
 
 @dataclass(frozen=True)
@@ -78,12 +81,15 @@ def gate_variables(
     data_interval_end: dt.datetime,
     reporting_time_zone: str,
     recompute_from: str = EVERY_MONTH,
+    extracted_since: str = EVERY_ROW,
 ) -> dict[str, str]:
     """Return the value of every variable in GATE_VARIABLES for one run, as Soda expects: strings.
 
     `recompute_from` is the first month the run rewrote (the daily run's plan). A contract of a
     table written by month may check only the rows from that month on, because the rows of
-    earlier months are those an earlier gate checked.
+    earlier months are those an earlier gate checked. `extracted_since` is the instant after
+    which the run read the raw tables by change (the daily run's plan): a contract of a raw table
+    read by change may check only the rows extracted after it.
     """
     return {
         "database": database,
@@ -93,4 +99,5 @@ def gate_variables(
         "open_month_start": open_month_start(data_interval_end, reporting_time_zone).isoformat(),
         "closed_month_start": closed_month_start(data_interval_end, reporting_time_zone).isoformat(),
         "recompute_from": recompute_from,
+        "extracted_since": extracted_since,
     }
