@@ -1,28 +1,28 @@
 """Benchmark the daily pipeline: does a longer history slow the daily run down?
 
 For each history length (24 and 48 months by default), the script creates a fresh database on
-the embedded PostgreSQL server and runs the daily DAG for three days in a row. The run for day
+the embedded PostgreSQL server and runs the daily DAG for five days in a row. The run for day
 D rebuilds everything. The run for D+1 is the first daily run after that rebuild: it still pays
 one-off costs, such as setting PostgreSQL's hint bits on the rows the rebuild wrote the first time
-it reads them. The run for D+2 is an ordinary daily run after a daily run, the case that repeats
-every day, and it is the one the comparison uses. For each run the script reports the time of
-the metric tasks, which is every task except the demo data load, and at the end the peak memory.
+it reads them. The runs for D+2, D+3 and D+4 are ordinary daily runs after a daily run, the case
+that repeats every day, and the comparison uses the median of their times, so that one task
+disturbed in one run does not decide it. For each run the script reports the time of the metric
+tasks, which is every task except the demo data load, and at the end the peak memory.
 
 The demo company grows every month, so at one scale a longer history ends with a larger company
 and more rows per day. To compare at the same daily volume, the shortest history uses --scale
 and each longer one gets its own scale, unless --same-scale is given. Before the benchmark, a
-child process generates the demo data as of the measured daily run's interval end, without a
+child process generates the demo data as of the last measured run's interval end, without a
 database.
 The scale of a longer history is first multiplied by the ratio of the rows extracted in the last
 28 days (the shortest history's over its own), once or twice until they match within 5 %. The
 script then tries that scale and scales up to 2 % above and below it, and keeps the one with the
-closest daily rows (raw rows extracted in the measured run's data interval), stopping early within
-2 %. For 24 and 48 months at scale 1 this took 80 s on a 2-core x86_64 machine. At small scales
-a single day's rows vary so much that the daily rows can still differ by tens of percent, and
-the report then prints a NOTE.
+closest measured rows (raw rows extracted in the measured runs' data intervals), stopping early
+within 2 %. At small scales a few days' rows vary so much that they can still differ by tens of
+percent, and the report then prints a NOTE.
 
-After each daily run the script counts the daily rows in the warehouse and reports those of
-the measured run with the scale of each history.
+After each daily run the script counts the daily rows in the warehouse and reports their mean
+over the measured runs with the scale of each history.
 
     python scripts/benchmark_daily.py [--months 24 48] [--scale 1.0] [--date 2026-11-20] [--same-scale]
 
@@ -40,6 +40,7 @@ import multiprocessing
 import os
 import platform
 import resource
+import statistics
 import sys
 import time
 from concurrent.futures import ProcessPoolExecutor
@@ -54,15 +55,24 @@ DEMO_SEED = 42
 # of a single day are noisy. For the daily run of 2026-11-21 with seed 42, 48 months at scales
 # 0.815, 0.82 and 0.825 gave 4,249, 4,003 and 3,780 daily rows. Six months at 0.0465 and 0.0469
 # gave 184 and 123. So the company size is matched on a 28-day window, which varies less, and
-# the daily rows only choose among scales close to that size.
+# the rows of the measured days only choose among scales close to that size.
 SIZE_WINDOW = dt.timedelta(days=28)
 SIZE_TOLERANCE = 0.05
 SIZE_STEPS = 2
 SCALE_OFFSETS = (0.01, -0.01, 0.02, -0.02)
-DAILY_ROWS_TOLERANCE = 0.02
-# The runs of each history, as (label, days after D). The last one is measured.
-RUNS = (("first run (full rebuild)", 0), ("first daily run", 1), ("daily run", 2))
-MEASURED_RUN, MEASURED_OFFSET = RUNS[-1]
+MEASURED_ROWS_TOLERANCE = 0.02
+# The runs of each history, as (label, days after D). The ordinary daily runs, from D+2 on, are
+# measured: the comparison takes the median of their metric task times, so that one disturbed
+# task in one run does not decide it.
+RUNS = (
+    ("first run (full rebuild)", 0),
+    ("first daily run", 1),
+    ("daily run 1", 2),
+    ("daily run 2", 3),
+    ("daily run 3", 4),
+)
+FIRST_DAILY_RUN = RUNS[1][0]
+MEASURED_RUNS = RUNS[2:]
 SCALE_SIGNIFICANT_DIGITS = 4
 
 
@@ -100,6 +110,13 @@ def daily_interval(dag, run_day: dt.date) -> tuple[dt.datetime, dt.datetime]:
     timetable = coerce_to_core_timetable(dag.timetable)
     interval = timetable.infer_manual_data_interval(run_after=logical_date_of(run_day))
     return as_utc(interval.start), as_utc(interval.end)
+
+
+def measured_span(dag, day: dt.date) -> tuple[dt.datetime, dt.datetime]:
+    """Return the start of the first measured run's data interval and the end of the last one's."""
+    first = daily_interval(dag, day + dt.timedelta(days=MEASURED_RUNS[0][1]))
+    last = daily_interval(dag, day + dt.timedelta(days=MEASURED_RUNS[-1][1]))
+    return first[0], last[1]
 
 
 def as_utc(moment: dt.datetime) -> dt.datetime:
@@ -143,8 +160,8 @@ def measure_demo_volume(
 ) -> dict:
     """Generate the demo company as of the interval end and count its rows in two windows.
 
-    `daily_rows` counts raw rows with `_airbyte_extracted_at` in [interval start, interval end),
-    the rows that are new in the daily run. `size_rows` counts those in [size_window_start,
+    `measured_rows` counts raw rows with `_airbyte_extracted_at` in [interval start, interval end),
+    the rows that are new in the measured daily runs. `size_rows` counts those in [size_window_start,
     interval end). Runs in a child process, so the generated data never adds to the peak memory
     of the benchmark process.
     """
@@ -157,7 +174,7 @@ def measure_demo_volume(
     last_month = max(dataset.paying_customers_by_month)
     return {
         "scale": scale,
-        "daily_rows": count_extracted_rows(dataset, int(interval[0].timestamp()), end),
+        "measured_rows": count_extracted_rows(dataset, int(interval[0].timestamp()), end),
         "size_rows": count_extracted_rows(dataset, int(size_window_start.timestamp()), end),
         "paying_customers_last_month": dataset.paying_customers_by_month[last_month],
         "generate_seconds": round(generate_seconds, 1),
@@ -187,11 +204,11 @@ def count_extracted_rows(dataset, start: int, end: int) -> int:
 def calibrate_scales(
     months_list: list[int], scale: float, day: dt.date, dag, executor: ProcessPoolExecutor
 ) -> dict[int, dict]:
-    """Choose a scale for every history length so that its daily rows match the shortest one's.
+    """Choose a scale for every history length so that its measured rows match the shortest one's.
 
     Returns a calibration record per history length, with the chosen `scale` and every scale tried.
     """
-    interval = daily_interval(dag, day + dt.timedelta(days=MEASURED_OFFSET))
+    interval = measured_span(dag, day)
     shortest = months_list[0]
     shortest_start = dt.datetime.combine(month_start_before(day, shortest), dt.time(), tzinfo=dt.UTC)
     size_window_start = max(interval[1] - SIZE_WINDOW, shortest_start)
@@ -203,12 +220,14 @@ def calibrate_scales(
         return trial
 
     reference = measure(shortest, scale)
-    if reference["daily_rows"] == 0 or reference["size_rows"] == 0:
+    if reference["measured_rows"] == 0 or reference["size_rows"] == 0:
         raise SystemExit(
             f"the {shortest}-month history at scale {scale} has no rows extracted from {interval[0]} "
             f"to {interval[1]}, so no scale can match it. Use a larger --scale or pass --same-scale."
         )
-    calibrations = {shortest: {"scale": scale, "target_daily_rows": reference["daily_rows"], "trials": [reference]}}
+    calibrations = {
+        shortest: {"scale": scale, "target_measured_rows": reference["measured_rows"], "trials": [reference]}
+    }
     for months in months_list[1:]:
         calibrations[months] = calibrate_history(months, scale, reference, measure)
     for calibration in calibrations.values():
@@ -218,7 +237,7 @@ def calibrate_scales(
 
 
 def calibrate_history(months: int, scale: float, reference: dict, measure) -> dict:
-    """Match the size of one longer history to the reference, then pick the scale closest in daily rows."""
+    """Match the size of one longer history to the reference, then pick the scale closest in measured rows."""
     trial = measure(months, scale)
     trials = [trial]
     # The rows do not grow in proportion to the scale: at 0.2, 48 months at 0.1475 had 18 % fewer
@@ -232,24 +251,24 @@ def calibrate_history(months: int, scale: float, reference: dict, measure) -> di
 
     candidates = [trial]
     for offset in SCALE_OFFSETS:
-        if daily_rows_difference(trial, reference) <= DAILY_ROWS_TOLERANCE:
+        if measured_rows_difference(trial, reference) <= MEASURED_ROWS_TOLERANCE:
             break
         trial = measure(months, round_scale(size_matched * (1 + offset)))
         trials.append(trial)
         candidates.append(trial)
-    best = min(candidates, key=lambda c: daily_rows_difference(c, reference))
+    best = min(candidates, key=lambda c: measured_rows_difference(c, reference))
     return {
         "scale": best["scale"],
         "size_matched_scale": size_matched,
-        "target_daily_rows": reference["daily_rows"],
-        "daily_rows_gap": round(best["daily_rows"] / reference["daily_rows"] - 1, 4),
+        "target_measured_rows": reference["measured_rows"],
+        "measured_rows_gap": round(best["measured_rows"] / reference["measured_rows"] - 1, 4),
         "trials": trials,
     }
 
 
-def daily_rows_difference(trial: dict, reference: dict) -> float:
-    """Return the absolute relative difference between the daily rows of a trial and the reference."""
-    return abs(trial["daily_rows"] / reference["daily_rows"] - 1)
+def measured_rows_difference(trial: dict, reference: dict) -> float:
+    """Return the absolute relative difference between the measured rows of a trial and the reference."""
+    return abs(trial["measured_rows"] / reference["measured_rows"] - 1)
 
 
 def count_daily_rows(server, database: str, start: dt.datetime, end: dt.datetime) -> dict[str, int]:
@@ -301,7 +320,7 @@ def run_history(months: int, scale: float, day: dt.date, server) -> dict:
         run = {
             "wall_seconds": round(wall, 1),
             "load_seconds": round(durations.get("load_demo_data", 0.0), 1),
-            "metric_tasks_seconds": round(metrics, 1),
+            "metric_tasks_seconds": round(metrics, 2),
             "slowest_tasks": sorted(durations.items(), key=lambda item: -item[1])[:5],
         }
         if offset > 0:
@@ -337,11 +356,24 @@ def parse_arguments() -> argparse.Namespace:
     return args
 
 
-def daily_ratio(results: list[dict], label: str = MEASURED_RUN) -> float | None:
-    """Return the metric task time of run `label` for the longest history over that of the shortest."""
+def median_metric_seconds(result: dict, labels: list[str]) -> float:
+    """Return the median metric task time of the runs `labels` of one history."""
+    return statistics.median(result[label]["metric_tasks_seconds"] for label in labels)
+
+
+def daily_ratio(results: list[dict], labels: list[str] | None = None) -> float | None:
+    """Divide the longest history's median metric task time by the shortest one's.
+
+    The median is over the runs `labels`, by default the measured daily runs.
+    """
     if len(results) < 2:
         return None
-    return results[-1][label]["metric_tasks_seconds"] / results[0][label]["metric_tasks_seconds"]
+    labels = labels or [label for label, _ in MEASURED_RUNS]
+    return median_metric_seconds(results[-1], labels) / median_metric_seconds(results[0], labels)
+
+
+def mean_daily_rows(result: dict) -> float:
+    return statistics.mean(result[label]["daily_rows"] for label, _ in MEASURED_RUNS)
 
 
 def print_report(results: list[dict], args: argparse.Namespace, day: dt.date, peak_mib: float) -> None:
@@ -354,23 +386,28 @@ def print_report(results: list[dict], args: argparse.Namespace, day: dt.date, pe
     print(f"Machine: {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}, "
           f"{scales}; {days}")
     print()
-    print("| history | scale | daily rows | first run: load / metric tasks | first daily run: metric tasks "
-          "| daily run: load / metric tasks | daily run wall |")
-    print("|---|---|---|---|---|---|---|")
+    measured = [label for label, _ in MEASURED_RUNS]
+    print("| history | scale | daily rows (mean) | first run: load / metric tasks | first daily run: metric tasks "
+          "| daily runs: metric tasks | median | daily run load (median) |")
+    print("|---|---|---|---|---|---|---|---|")
     for result in results:
-        first, settling, daily = (result[label] for label, _ in RUNS)
-        print(f"| {result['months']} months | {result['scale']} | {daily['daily_rows']:,} "
-              f"| {first['load_seconds']} s / {first['metric_tasks_seconds']} s "
-              f"| {settling['metric_tasks_seconds']} s "
-              f"| {daily['load_seconds']} s / {daily['metric_tasks_seconds']} s | {daily['wall_seconds']} s |")
+        first, settling = result[RUNS[0][0]], result[FIRST_DAILY_RUN]
+        daily = [result[label] for label in measured]
+        print(f"| {result['months']} months | {result['scale']} | {mean_daily_rows(result):,.0f} "
+              f"| {first['load_seconds']} s / {first['metric_tasks_seconds']:.1f} s "
+              f"| {settling['metric_tasks_seconds']:.1f} s "
+              f"| {' / '.join(format(run['metric_tasks_seconds'], '.1f') for run in daily)} s "
+              f"| {median_metric_seconds(result, measured):.1f} s "
+              f"| {statistics.median(run['load_seconds'] for run in daily)} s |")
     if len(results) >= 2:
-        print(f"\nDaily metric tasks, {results[-1]['months']} vs {results[0]['months']} months: "
-              f"{daily_ratio(results):.2f}x (first daily run after the rebuild: "
-              f"{daily_ratio(results, RUNS[1][0]):.2f}x)")
-    target = results[0][MEASURED_RUN]["daily_rows"]
+        print(f"\nDaily metric tasks, median of {len(measured)} daily runs, {results[-1]['months']} vs "
+              f"{results[0]['months']} months: {daily_ratio(results):.2f}x (single runs, in order: "
+              f"{', '.join(f'{daily_ratio(results, [label]):.2f}x' for label in measured)}; first daily run "
+              f"after the rebuild: {daily_ratio(results, [FIRST_DAILY_RUN]):.2f}x)")
+    target = mean_daily_rows(results[0])
     for result in results[1:]:
-        gap = result[MEASURED_RUN]["daily_rows"] / target - 1 if target else float("inf")
-        if not args.same_scale and abs(gap) > DAILY_ROWS_TOLERANCE:
+        gap = mean_daily_rows(result) / target - 1 if target else float("inf")
+        if not args.same_scale and abs(gap) > MEASURED_ROWS_TOLERANCE:
             print(f"NOTE: the daily rows of {result['months']} months differ by {gap:+.0%} from those of "
                   f"{results[0]['months']} months, although the closest of the scales tried was used. "
                   "A single day's rows vary less at a larger --scale.")
@@ -420,7 +457,7 @@ def main() -> int:
                 "scale": args.scale,
                 "same_scale": args.same_scale,
                 "daily_metric_tasks_ratio": daily_ratio(results),
-                "first_daily_run_ratio": daily_ratio(results, RUNS[1][0]),
+                "first_daily_run_ratio": daily_ratio(results, [FIRST_DAILY_RUN]),
                 "peak_resident_mib": round(peak_mib),
                 "histories": results,
             },
