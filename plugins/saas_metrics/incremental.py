@@ -262,16 +262,18 @@ def _table_exists(conn, table: str) -> bool:
 def index_tables(conn) -> None:
     """Index what the plan and the incremental sources look up.
 
-    These are the extraction time of the raw tables the plan reads, and the raw and staged keys
-    of the incremental sources. The first run on an existing table builds an index; later runs
+    These are the extraction time of the raw tables the plan reads, the raw and staged keys of
+    the incremental sources, and the business time of the raw events. The first run on an existing table builds an index; later runs
     find it.
     """
     indexes = [(source.table, "_airbyte_extracted_at") for source in TRACKED_SOURCES]
     for source in INCREMENTAL_SOURCES:
         indexes += [(source.table, "_airbyte_extracted_at"), (source.table, source.key)]
         indexes.append((source.staged_table, source.staged_key))
-    # The invoice lines merge also reads the lines of changed invoices.
+    # The invoice lines merge also reads the lines of changed invoices, and the events staging
+    # the raw events of its window (see sql/staging/product_events.sql).
     indexes.append(("raw_stripe.invoice_line_items", "invoice_id"))
+    indexes.append(("raw_product.events", "occurred_at"))
     from saas_metrics.operators.sql_transform import create_missing_index
 
     for table, column in dict.fromkeys(indexes):

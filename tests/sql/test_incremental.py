@@ -489,6 +489,8 @@ def test_run_indexes_the_columns_the_plan_looks_up(merged_day_one):
         "CREATE INDEX events_airbyte_extracted_at_idx ON raw_product.events USING btree (_airbyte_extracted_at)"
         in indexes
     )
+    # The events staging reads the raw events of its window.
+    assert "CREATE INDEX events_occurred_at_idx ON raw_product.events USING btree (occurred_at)" in indexes
 
 
 def test_row_accounting_counts_the_records_changed_since_the_last_run(merged_day_one):
