@@ -1,8 +1,9 @@
 """Benchmark the daily pipeline: does a longer history slow the daily run down?
 
 For each history length (24 and 48 months by default), the script creates a fresh database on
-the embedded PostgreSQL server and runs the daily DAG for five days in a row. The run for day
-D rebuilds everything. The run for D+1 is the first daily run after that rebuild: it still pays
+the embedded PostgreSQL server and runs the daily DAG for five days in a row. The histories take
+turns, day by day, so that a slower spell of the machine does not fall on one of them. The run
+for day D rebuilds everything. The run for D+1 is the first daily run after that rebuild: it still pays
 one-off costs, such as setting PostgreSQL's hint bits on the rows the rebuild wrote the first time
 it reads them. The runs for D+2, D+3 and D+4 are ordinary daily runs after a daily run, the case
 that repeats every day, and the comparison uses the median of their times, so that one task
@@ -295,44 +296,56 @@ def count_daily_rows(server, database: str, start: dt.datetime, end: dt.datetime
     return counts
 
 
-def run_history(months: int, scale: float, day: dt.date, server) -> dict:
+def run_histories(scales: dict[int, float], day: dt.date, server) -> list[dict]:
+    """Run the daily DAG on a fresh database per history length, for every day of RUNS.
+
+    The histories take turns day by day, so that a change in the machine's speed during the
+    benchmark slows them alike instead of only the ones that run last.
+    """
     import psycopg
 
-    database = f"bench_{months}m"
-    with psycopg.connect(**server.conninfo("postgres"), autocommit=True) as conn:
-        conn.execute(f'drop database if exists "{database}" with (force)')
-        conn.execute(f'create database "{database}"')
-    os.environ["AIRFLOW_CONN_WAREHOUSE"] = server.airflow_uri(database)
     dag = load_daily_dag()
-    history_start = month_start_before(day, months)
-    conf = {"demo_seed": DEMO_SEED, "demo_scale": scale, "demo_history_start": history_start.isoformat()}
-
-    results = {"months": months, "history_start": history_start.isoformat(), "scale": scale}
+    histories = []
+    for months, scale in scales.items():
+        database = f"bench_{months}m"
+        with psycopg.connect(**server.conninfo("postgres"), autocommit=True) as conn:
+            conn.execute(f'drop database if exists "{database}" with (force)')
+            conn.execute(f'create database "{database}"')
+        history_start = month_start_before(day, months)
+        conf = {"demo_seed": DEMO_SEED, "demo_scale": scale, "demo_history_start": history_start.isoformat()}
+        results = {"months": months, "history_start": history_start.isoformat(), "scale": scale}
+        histories.append((database, conf, results))
     for label, offset in RUNS:
-        run_day = day + dt.timedelta(days=offset)
-        started = time.monotonic()
-        dag_run = dag.test(logical_date=logical_date_of(run_day), run_conf=conf)
-        wall = time.monotonic() - started
-        if dag_run.state != "success":
-            raise SystemExit(f"{label} for {months} months ended {dag_run.state}; see the log above")
-        durations = task_durations(dag_run)
-        metrics = sum(seconds for task, seconds in durations.items() if task != "load_demo_data")
-        run = {
-            "wall_seconds": round(wall, 1),
-            "load_seconds": round(durations.get("load_demo_data", 0.0), 1),
-            "metric_tasks_seconds": round(metrics, 2),
-            "slowest_tasks": sorted(durations.items(), key=lambda item: -item[1])[:5],
-        }
-        if offset > 0:
-            start, end = as_utc(dag_run.data_interval_start), as_utc(dag_run.data_interval_end)
-            rows_by_table = count_daily_rows(server, database, start, end)
-            run["data_interval"] = [start.isoformat(), end.isoformat()]
-            run["daily_rows"] = sum(rows_by_table.values())
-            run["daily_rows_by_table"] = rows_by_table
-        print(json.dumps({label: run}, default=str), flush=True)
-        run["task_seconds"] = dict(sorted(durations.items()))
-        results[label] = run
-    return results
+        for database, conf, results in histories:
+            os.environ["AIRFLOW_CONN_WAREHOUSE"] = server.airflow_uri(database)
+            results[label] = run_day(dag, server, database, conf, day + dt.timedelta(days=offset), label, offset)
+    return [results for _, _, results in histories]
+
+
+def run_day(dag, server, database: str, conf: dict, day: dt.date, label: str, offset: int) -> dict:
+    """Run the daily DAG for `day` on `database` and return its times and, after D, its daily rows."""
+    started = time.monotonic()
+    dag_run = dag.test(logical_date=logical_date_of(day), run_conf=conf)
+    wall = time.monotonic() - started
+    if dag_run.state != "success":
+        raise SystemExit(f"{label} on {database} ended {dag_run.state}; see the log above")
+    durations = task_durations(dag_run)
+    metrics = sum(seconds for task, seconds in durations.items() if task != "load_demo_data")
+    run = {
+        "wall_seconds": round(wall, 1),
+        "load_seconds": round(durations.get("load_demo_data", 0.0), 1),
+        "metric_tasks_seconds": round(metrics, 2),
+        "slowest_tasks": sorted(durations.items(), key=lambda item: -item[1])[:5],
+    }
+    if offset > 0:
+        start, end = as_utc(dag_run.data_interval_start), as_utc(dag_run.data_interval_end)
+        rows_by_table = count_daily_rows(server, database, start, end)
+        run["data_interval"] = [start.isoformat(), end.isoformat()]
+        run["daily_rows"] = sum(rows_by_table.values())
+        run["daily_rows_by_table"] = rows_by_table
+    print(json.dumps({"database": database, label: run}, default=str), flush=True)
+    run["task_seconds"] = dict(sorted(durations.items()))
+    return run
 
 
 def parse_arguments() -> argparse.Namespace:
@@ -440,7 +453,7 @@ def main() -> int:
 
     server = start_embedded(BENCHMARK_DIR / "pgdata")
     try:
-        results = [run_history(months, scales[months], day, server) for months in args.months]
+        results = run_histories(scales, day, server)
     finally:
         stop_embedded(BENCHMARK_DIR / "pgdata")
     for result in results:
