@@ -263,8 +263,8 @@ def index_tables(conn) -> None:
     """Index what the plan and the incremental sources look up.
 
     These are the extraction time of the raw tables the plan reads, the raw and staged keys of
-    the incremental sources, and the business time of the raw events. The first run on an existing table builds an index; later runs
-    find it.
+    the incremental sources, and the business time of the raw events. The first run on an
+    existing table builds an index; later runs find it.
     """
     indexes = [(source.table, "_airbyte_extracted_at") for source in TRACKED_SOURCES]
     for source in INCREMENTAL_SOURCES:
