@@ -97,7 +97,7 @@ def test_customer_mrr_checks_the_rewritten_months(raw, warehouse_db, variables, 
     ("extracted_since", "outcome"),
     [("2026-03-14T04:00:00+00:00", "passed"), ("2026-03-01T00:00:00+00:00", "warn"), (None, "warn")],
 )
-def test_raw_events_checks_the_rows_extracted_since(raw, warehouse_db, extracted_since, outcome):
+def test_raw_events_since_last_run(raw, warehouse_db, extracted_since, outcome):
     """Events without a user, extracted on 2026-03-10, warn in the gates whose run read them again."""
     for number in range(60):
         insert_raw(raw, "raw_product.events", {

@@ -466,7 +466,7 @@ def test_raw_table_that_lost_rows_is_restaged_in_full(merged_day_one):
     assert raw.execute("select message_id from staging.segment_tracks").fetchall() == [("m1",)]
 
 
-def test_run_indexes_the_columns_the_plan_looks_up(merged_day_one):
+def test_lookup_indexes_created(merged_day_one):
     indexes = {
         row[0]
         for row in merged_day_one.execute(
