@@ -382,11 +382,9 @@ with DAG(
         task_id="quality_gate",
         exclude_checks=["arr_matches_finance"],
         # Contracts of tables written by month check the months this run rewrote, and those of raw
-        # tables read by change the rows extracted since the last run (see docs/quality.md).
-        variables={
-            "recompute_from": "{{ ti.xcom_pull(task_ids='plan_recompute')['recompute_from'] }}",
-            "extracted_since": "{{ ti.xcom_pull(task_ids='plan_recompute')['extracted_since'] }}",
-        },
+        # tables read by change the rows extracted since the run's changed_since (docs/quality.md).
+        variables={"recompute_from": "{{ ti.xcom_pull(task_ids='plan_recompute')['recompute_from'] }}"},
+        extracted_since_by_table="{{ ti.xcom_pull(task_ids='plan_recompute')['changed_since'] | tojson }}",
     )
 
     metrics = [reconcile, compute_ndr, compute_churn, compute_cohorts, compute_segments, compute_infrastructure_costs]

@@ -16,9 +16,9 @@ only the records with a raw row extracted later, and the row accounting counts o
 records. The plan reads such a table in full (`changed_since` = -infinity) on a full rebuild,
 on its first run, and when its rows up to the last watermark changed.
 
-Watermarks (the latest `_airbyte_extracted_at` seen per raw table) are stored in
-analytics.pipeline_state by the last task of a successful run, so a failed run is planned
-again from the same point. The plan also indexes `_airbyte_extracted_at` of the raw tables it
+Watermarks (the latest `_airbyte_extracted_at` per raw table, up to the run's
+`extracted_until`) are stored in analytics.pipeline_state by the last task of a successful run,
+so a failed run is planned again from the same point. The plan also indexes `_airbyte_extracted_at` of the raw tables it
 reads, and the keys of the incremental ones, so that finding the new rows and their records
 does not read the history."""
 
@@ -223,9 +223,6 @@ class RecomputePlan:
     # Per incremental raw table: the extraction instant after which its records changed, or
     # -infinity to read the whole table.
     changed_since: dict[str, str] = field(default_factory=dict)
-    # The earliest changed_since of the tables with rows: the raw rows extracted after it include
-    # every row the run reads by change. The quality gate checks those rows of such tables.
-    extracted_since: str = "-infinity"
     # Per incremental raw table: the rows extracted up to watermarks_seen, for the next plan.
     rows_seen: dict[str, int] = field(default_factory=dict)
     reasons: list[str] = field(default_factory=list)
@@ -318,11 +315,6 @@ def _changed_since(
     return since.astimezone(dt.UTC).isoformat(), None, rows
 
 
-def _instant(value: str) -> dt.datetime:
-    """Parse a changed_since value: an ISO instant with its offset, or -infinity."""
-    return dt.datetime.min.replace(tzinfo=dt.UTC) if value == "-infinity" else dt.datetime.fromisoformat(value)
-
-
 def _read_state(conn, key: str):
     if not _table_exists(conn, STATE_TABLE):
         return None
@@ -359,10 +351,17 @@ def plan_recompute(
         is_full, reasons = True, ["metric conventions changed since the last run"]
 
     index_tables(conn)
+    # The interval end when it is later than the clock: a demo run for a future day.
+    extracted_until = conn.execute("select greatest(clock_timestamp(), %s)", (data_interval_end,)).fetchone()[0]
+    # A watermark never passes what the run reads: a row stamped after extracted_until (a clock
+    # ahead, a hand-made row) would otherwise move it into the future, and no later row would
+    # count as new until that time.
     seen = {}
     for table in dict.fromkeys([source.table for source in TRACKED_SOURCES + INCREMENTAL_SOURCES]):
         if _table_exists(conn, table):
-            seen_max = conn.execute(f"select max(_airbyte_extracted_at) from {table}").fetchone()[0]
+            seen_max = conn.execute(
+                f"select max(_airbyte_extracted_at) from {table} where _airbyte_extracted_at <= %s", (extracted_until,)
+            ).fetchone()[0]
             if seen_max is not None:
                 seen[table] = seen_max.isoformat()
 
@@ -456,8 +455,6 @@ def plan_recompute(
     if is_full:
         by_domain = dict.fromkeys(DOMAINS, FULL_HISTORY_START)
     recompute_from = min(by_domain.values())
-    # The interval end when it is later than the clock: a demo run for a future day.
-    extracted_until = conn.execute("select greatest(clock_timestamp(), %s)", (data_interval_end,)).fetchone()[0]
     plan = RecomputePlan(
         recompute_from=recompute_from.isoformat(),
         open_month=open_month.isoformat(),
@@ -465,11 +462,6 @@ def plan_recompute(
         recompute_from_by_domain={domain: month.isoformat() for domain, month in by_domain.items()},
         extracted_until=extracted_until.isoformat(),
         changed_since=changed_since,
-        # A table without rows is left out: it has nothing to check, and it is read in full until
-        # its first rows are staged.
-        extracted_since=min(
-            (since for table, since in changed_since.items() if table in seen), key=_instant, default="-infinity"
-        ),
         rows_seen=rows_seen,
         reasons=reasons,
         watermarks_seen=seen,

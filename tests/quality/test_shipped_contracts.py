@@ -94,21 +94,36 @@ def test_customer_mrr_checks_the_rewritten_months(raw, warehouse_db, variables, 
 
 
 @pytest.mark.parametrize(
-    ("extracted_since", "outcome"),
-    [("2026-03-14T04:00:00+00:00", "passed"), ("2026-03-01T00:00:00+00:00", "warn"), (None, "warn")],
+    ("extracted_since_by_table", "outcome"),
+    [
+        ('{"raw_product.events": "2026-03-14T04:00:00+00:00"}', "passed"),
+        ({"raw_product.events": "2026-03-01T00:00:00+00:00"}, "warn"),
+        # Another table's instant does not narrow the events' check.
+        ({"raw_segment.tracks": "2026-03-14T04:00:00+00:00"}, "warn"),
+        (None, "warn"),
+    ],
 )
-def test_raw_events_since_last_run(raw, warehouse_db, extracted_since, outcome):
+def test_raw_events_since_last_run(raw, warehouse_db, extracted_since_by_table, outcome):
     """Events without a user, extracted on 2026-03-10, warn in the gates whose run read them again."""
     for number in range(60):
-        insert_raw(raw, "raw_product.events", {
-            "id": number, "workspace_id": 1, "user_id": None if number < 3 else 7, "event_name": "page_view",
-            "occurred_at": "2026-03-10 12:00:00",
-            "_airbyte_extracted_at": "2026-03-10T13:00:00Z" if number < 30 else "2026-03-15T05:00:00Z",
-        })
+        insert_raw(
+            raw,
+            "raw_product.events",
+            {
+                "id": number,
+                "workspace_id": 1,
+                "user_id": None if number < 3 else 7,
+                "event_name": "page_view",
+                "occurred_at": "2026-03-10 12:00:00",
+                "_airbyte_extracted_at": "2026-03-10T13:00:00Z" if number < 30 else "2026-03-15T05:00:00Z",
+            },
+        )
     raw.commit()
-    variables = {"extracted_since": extracted_since} if extracted_since else None
     gate = QualityGateOperator(
-        task_id="quality_gate", contracts=["raw_product/events.yml"], variables=variables, fail_on_blocking=False
+        task_id="quality_gate",
+        contracts=["raw_product/events.yml"],
+        extracted_since_by_table=extracted_since_by_table,
+        fail_on_blocking=False,
     )
     gate.execute(gate_context(end=AS_OF))
     rows = warehouse_db.query(
@@ -120,6 +135,15 @@ def test_raw_events_since_last_run(raw, warehouse_db, extracted_since, outcome):
     # 3 of the 60 rows, or none of the 30 extracted after 2026-03-14.
     assert results["user_id_null_rate"][1] == (0 if outcome == "passed" else 5)
     assert results["freshness"][0] == "passed"
+
+
+@pytest.mark.parametrize("value", ["{not json", '["2026-03-14"]', {"raw_product.events": 5}])
+def test_invalid_extracted_since_by_table(raw, value):
+    gate = QualityGateOperator(
+        task_id="quality_gate", contracts=["raw_product/events.yml"], extracted_since_by_table=value
+    )
+    with pytest.raises(ValueError, match="extracted_since_by_table"):
+        gate.execute(gate_context(end=AS_OF))
 
 
 def test_mrr_jump_fails_continuity(raw):

@@ -17,6 +17,7 @@ on; errors still fail the task, because they say nothing about the data.
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Sequence
 from functools import cached_property
@@ -43,13 +44,22 @@ class QualityGateOperator(BaseOperator):
     :param exclude_checks: names of checks to leave out; they are recorded as excluded.
     :param variables: contract variables that override the gate's own (see
         saas_metrics.quality.contracts.GATE_VARIABLES). Templated.
+    :param extracted_since_by_table: per raw table, the extraction instant after which the run
+        read it (the daily plan's ``changed_since``), as a dict or its JSON text. The contract of
+        a table listed gets it as the variable ``extracted_since``. Templated.
     :param fail_on_blocking: when True (default), blocking results fail the task. When False,
         the task succeeds with blocking check results in its return value; errors still fail it.
     :param conn_id: Airflow connection of the warehouse.
     """
 
-    template_fields: Sequence[str] = ("contracts", "contracts_folder", "exclude_checks", "variables")
-    template_fields_renderers = {"variables": "json"}
+    template_fields: Sequence[str] = (
+        "contracts",
+        "contracts_folder",
+        "exclude_checks",
+        "variables",
+        "extracted_since_by_table",
+    )
+    template_fields_renderers = {"variables": "json", "extracted_since_by_table": "json"}
     ui_color = "#fbe3c7"
 
     def __init__(
@@ -59,6 +69,7 @@ class QualityGateOperator(BaseOperator):
         contracts_folder: str | None = None,
         exclude_checks: Sequence[str] = (),
         variables: dict[str, str] | None = None,
+        extracted_since_by_table: dict[str, str] | str | None = None,
         fail_on_blocking: bool = True,
         conn_id: str = "warehouse",
         **kwargs: Any,
@@ -68,6 +79,7 @@ class QualityGateOperator(BaseOperator):
         self.contracts_folder = contracts_folder
         self.exclude_checks = list(exclude_checks)
         self.variables = dict(variables or {})
+        self.extracted_since_by_table = extracted_since_by_table
         self.fail_on_blocking = fail_on_blocking
         self.conn_id = conn_id
 
@@ -92,7 +104,13 @@ class QualityGateOperator(BaseOperator):
             "Verifying %d contracts for the interval ending %s", len(contracts), variables["data_interval_end"]
         )
         records = verify_contracts(
-            contracts, conn_id=self.conn_id, variables=variables, exclude_checks=self.exclude_checks
+            contracts,
+            conn_id=self.conn_id,
+            variables=variables,
+            exclude_checks=self.exclude_checks,
+            variables_by_table={
+                table: {"extracted_since": since} for table, since in self._extracted_since_by_table().items()
+            },
         )
         for record in records:
             self.log.info("%s -> %s", record.describe(), record.action)
@@ -117,6 +135,25 @@ class QualityGateOperator(BaseOperator):
         if storage_error:
             raise storage_error
         return summary
+
+    def _extracted_since_by_table(self) -> dict[str, str]:
+        """Return extracted_since_by_table as a dict, or raise ValueError when it is not one of strings."""
+        value = self.extracted_since_by_table
+        if isinstance(value, str):
+            try:
+                value = json.loads(value) if value.strip() else None
+            except json.JSONDecodeError as error:
+                raise ValueError(
+                    f"Task {self.task_id}: extracted_since_by_table is not valid JSON ({error}): {value[:200]!r}"
+                ) from None
+        value = value or {}
+        if not isinstance(value, dict) or not all(
+            isinstance(table, str) and isinstance(since, str) for table, since in value.items()
+        ):
+            raise ValueError(
+                f"Task {self.task_id}: extracted_since_by_table must map raw tables to instants, got {value!r}"
+            )
+        return value
 
     def _run_variables(self, context) -> dict[str, str]:
         from saas_metrics.config import load_metrics_config

@@ -77,8 +77,12 @@ def verify_contracts(
     conn_id: str,
     variables: dict[str, str],
     exclude_checks: Sequence[str] = (),
+    variables_by_table: dict[str, dict[str, str]] | None = None,
 ) -> list[CheckRecord]:
-    """Verify each contract over one shared connection and return the records of all of them."""
+    """Verify each contract over one shared connection and return the records of all of them.
+
+    `variables_by_table` overrides `variables` for the contracts of the tables it names.
+    """
     from soda_core.contracts.impl.check_selector import CheckSelector
 
     selectors = [CheckSelector.parse(f"name!={name}") for name in exclude_checks]
@@ -92,7 +96,8 @@ def verify_contracts(
     try:
         records = []
         for contract in contracts:
-            records += verify_contract(data_source, contract, variables=variables, selectors=selectors)
+            contract_variables = {**variables, **(variables_by_table or {}).get(contract.table_name, {})}
+            records += verify_contract(data_source, contract, variables=contract_variables, selectors=selectors)
         return records
     finally:
         data_source.close_connection()
