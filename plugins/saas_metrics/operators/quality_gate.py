@@ -144,14 +144,16 @@ class QualityGateOperator(BaseOperator):
                 value = json.loads(value) if value.strip() else None
             except json.JSONDecodeError as error:
                 raise ValueError(
-                    f"Task {self.task_id}: extracted_since_by_table is not valid JSON ({error}): {value[:200]!r}"
+                    f"Task {self.task_id}: extracted_since_by_table is not valid JSON ({error}): {value[:200]!r}. "
+                    "Pass a dict, or render the plan's changed_since with the tojson filter."
                 ) from None
         value = value or {}
         if not isinstance(value, dict) or not all(
             isinstance(table, str) and isinstance(since, str) for table, since in value.items()
         ):
             raise ValueError(
-                f"Task {self.task_id}: extracted_since_by_table must map raw tables to instants, got {value!r}"
+                f"Task {self.task_id}: extracted_since_by_table must map raw tables to instants as text, "
+                f"such as {{'raw_product.events': '2026-03-14T04:00:00+00:00'}}; got {value!r}"
             )
         return value
 
