@@ -63,8 +63,7 @@ SIZE_STEPS = 2
 SCALE_OFFSETS = (0.01, -0.01, 0.02, -0.02)
 MEASURED_ROWS_TOLERANCE = 0.02
 # The runs of each history, as (label, days after D). The ordinary daily runs, from D+2 on, are
-# measured: the comparison takes the median of their metric task times, so that one disturbed
-# task in one run does not decide it.
+# measured, and the comparison takes the median of their metric task times.
 RUNS = (
     ("first run (full rebuild)", 0),
     ("first daily run", 1),
@@ -330,7 +329,7 @@ def run_day(dag, server, database: str, conf: dict, day: dt.date, label: str, of
     dag_run = dag.test(logical_date=logical_date_of(day), run_conf=conf)
     wall = time.monotonic() - started
     if dag_run.state != "success":
-        raise SystemExit(f"{label} on {database} ended {dag_run.state}; see the log above")
+        raise SystemExit(f"{label} on {database} failed (state {dag_run.state}). Its task logs are above.")
     durations = task_durations(dag_run)
     metrics = sum(seconds for task, seconds in durations.items() if task != "load_demo_data")
     run = {

@@ -18,9 +18,9 @@ on its first run, and when its rows up to the last watermark changed.
 
 Watermarks (the latest `_airbyte_extracted_at` per raw table, up to the run's
 `extracted_until`) are stored in analytics.pipeline_state by the last task of a successful run,
-so a failed run is planned again from the same point. The plan also indexes `_airbyte_extracted_at` of the raw tables it
-reads, and the keys of the incremental ones, so that finding the new rows and their records
-does not read the history."""
+so a failed run is planned again from the same point. The plan also indexes
+`_airbyte_extracted_at` of the raw tables it reads, and the keys of the incremental ones, so
+that finding the new rows and their records does not read the history."""
 
 from __future__ import annotations
 

@@ -217,18 +217,20 @@ def argument_problem(
             "quarantine_source must be a lowercase schema.table name and the materialization not script, "
             f"got {quarantine_source!r} with {materialization!r}"
         )
-    if isinstance(indexes, str) or not all(
-        _COLUMN.match(entry)
-        if isinstance(entry, str)
-        else isinstance(entry, (tuple, list))
-        and entry
-        and all(isinstance(column, str) and _COLUMN.match(column) for column in entry)
-        for entry in indexes
-    ):
+    if isinstance(indexes, str) or not all(_is_index_entry(entry) for entry in indexes):
         return f"indexes must be a list of lowercase column names or tuples of them, got {indexes!r}"
     if indexes and materialization == "script":
         return "a script has no target to index"
     return None
+
+
+def _is_index_entry(entry) -> bool:
+    """Tell whether `entry` of `indexes` is a lowercase column name or a non-empty tuple of them."""
+    if isinstance(entry, str):
+        return bool(_COLUMN.match(entry))
+    if not isinstance(entry, (tuple, list)) or not entry:
+        return False
+    return all(isinstance(column, str) and _COLUMN.match(column) for column in entry)
 
 
 def _referenced_names(text: str) -> set[str]:

@@ -87,9 +87,9 @@ def gate_variables(
 
     `recompute_from` is the first month the run rewrote (the daily run's plan). A contract of a
     table written by month may check only the rows from that month on, because the rows of
-    earlier months are those an earlier gate checked. `extracted_since` is the instant after
-    which the run read the raw tables by change (the daily run's plan): a contract of a raw table
-    read by change may check only the rows extracted after it.
+    earlier months are those an earlier gate checked. `extracted_since` is the default for the
+    contracts of raw tables that the gate is given no instant for (see the quality gate's
+    extracted_since_by_table). Such a contract checks only the rows extracted after it.
     """
     return {
         "database": database,
